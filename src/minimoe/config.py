@@ -1,0 +1,170 @@
+"""Configuration: three flat dataclasses (model, MoE, training) and their validation.
+
+Every field carries a one-line help text (its meaning and unit); the same text becomes the
+`--flag` help of `python -m minimoe.train`. Flags are the field names in kebab-case
+(`top_k` -> `--top-k`), so code, CLI and labs use one vocabulary.
+
+A bad value raises `ConfigError` naming the flag, the value and the fix; the CLI turns it into a
+one-line message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+GATINGS = ("sparse", "soft", "ste")
+EXPERT_INITS = ("independent", "same")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the flag and the fix."""
+
+
+def _f(default, help: str, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class ModelConfig:
+    """The decoder-only language model around the FFN layers."""
+
+    width: int = _f(48, "D: width of the residual stream (channels per token)")
+    layers: int = _f(2, "number of transformer blocks")
+    heads: int = _f(3, "attention heads per block; must divide --width")
+    context: int = _f(64, "tokens (characters) per training window")
+    dense_hidden: int = _f(
+        0, "hidden width of a dense FFN layer; 0 = match the MoE's active width (K + S) * F"
+    )
+    moe_start_layer: int = _f(
+        0, "blocks with index >= this use an MoE FFN, the others a dense FFN; = --layers gives a dense model"
+    )
+    vocab_size: int = _f(0, "V: vocabulary size; 0 = set from the training text", cli=False)
+
+
+@dataclass
+class MoEConfig:
+    """The mixture-of-experts FFN: router, routed experts, shared experts."""
+
+    experts: int = _f(4, "E: routed experts per MoE layer")
+    top_k: int = _f(1, "K: experts each token is sent to (sparse gating)")
+    shared: int = _f(0, "S: shared experts that every token passes through")
+    expert_hidden: int = _f(16, "F: hidden width of one expert (SwiGLU)")
+    gating: str = _f(
+        "sparse",
+        "sparse = top-k; soft = every expert, softmax-blended; ste = hard top-1 with a straight-through gradient",
+        choices=GATINGS,
+    )
+    router_init_std: float = _f(
+        0.01, "std of the router's initial weights (small: routing starts near-uniform); 0 = 1/sqrt(D)"
+    )
+    aux_alpha: float = _f(0.01, "weight of the Switch load-balancing aux loss in the total loss")
+    z_alpha: float = _f(0.0, "weight of the router z-loss (ST-MoE); 0 = off")
+    bias_update_rate: float = _f(
+        0.0, "aux-loss-free balancing: per-step nudge of each expert's selection bias (logit units); 0 = off"
+    )
+    expert_init: str = _f(
+        "independent", "independent = each expert its own random init; same = all experts start equal",
+        choices=EXPERT_INITS,
+    )
+    collapse_threshold: float = _f(
+        0.9, "a layer counts as collapsed once max_load >= this * (1/K), the seed's 0.9 * (1/K)"
+    )
+
+
+@dataclass
+class TrainConfig:
+    """The training run: budget, optimiser, data, outputs."""
+
+    steps: int = _f(500, "optimiser steps; 0 = only evaluate (with --load)")
+    batch: int = _f(16, "sequences per step; tokens per step = batch * context")
+    lr: float = _f(3e-3, "AdamW learning rate (constant)")
+    weight_decay: float = _f(0.0, "AdamW decoupled weight decay")
+    seed: int = _f(0, "seed for init, batches and sampling; same seed -> bit-identical losses")
+    log_every: int = _f(50, "print a step line every this many steps")
+    eval_tokens: int = _f(4096, "held-out tokens used for val loss and the routing health report")
+    data: str = _f("", "path to a UTF-8 text file to train on; empty = the built-in grammar-tutor corpus")
+    threads: int = _f(2, "CPU threads for torch (pinned so runs are reproducible)")
+    out: str = _f("runs/latest", "folder for telemetry.json, plots and the checkpoint")
+    baseline: bool = _f(True, "also train (or read from cache) the dense baseline of matched active width")
+    save: str = _f("", "write a checkpoint here at the end of training")
+    load: str = _f("", "start from this checkpoint (its config must match)")
+
+
+@dataclass
+class Config:
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    moe: MoEConfig = dataclasses.field(default_factory=MoEConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        validate(self)
+
+    @property
+    def matched_dense_hidden(self) -> int:
+        """Hidden width of a dense FFN that does the same work per token as the MoE: (K + S) * F."""
+        return (self.moe.top_k + self.moe.shared) * self.moe.expert_hidden
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Config:
+        try:
+            return cls(
+                model=ModelConfig(**d.get("model", {})),
+                moe=MoEConfig(**d.get("moe", {})),
+                train=TrainConfig(**d.get("train", {})),
+            )
+        except TypeError as e:  # an unknown or missing field
+            raise ConfigError(f"config does not match this version of minimoe: {e}") from None
+
+    def replace(self, **sections) -> Config:
+        """Copy with some fields changed: cfg.replace(moe={'experts': 4}, train={'steps': 10})."""
+        d = self.to_dict()
+        for section, changes in sections.items():
+            unknown = set(changes) - set(d[section])
+            if unknown:
+                raise ConfigError(f"unknown {section} field(s): {', '.join(sorted(unknown))}")
+            d[section].update(changes)
+        return Config.from_dict(d)
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _need(ok: bool, name: str, value, why: str):
+    if not ok:
+        raise ConfigError(f"{flag(name)} {value!r}: {why}")
+
+
+def validate(cfg: Config) -> None:
+    m, e, t = cfg.model, cfg.moe, cfg.train
+    for name in ("width", "layers", "heads", "context"):
+        _need(getattr(m, name) >= 1, name, getattr(m, name), "must be a positive whole number")
+    _need(m.width % m.heads == 0, "heads", m.heads,
+          f"must divide --width {m.width} (each head gets width/heads channels)")
+    _need(m.dense_hidden >= 0, "dense_hidden", m.dense_hidden, "must be >= 0 (0 = matched to the MoE)")
+    _need(0 <= m.moe_start_layer <= m.layers, "moe_start_layer", m.moe_start_layer,
+          f"must be between 0 and --layers {m.layers} (= --layers means no MoE layer)")
+    _need(e.experts >= 1, "experts", e.experts, "must be at least 1")
+    _need(e.top_k >= 1, "top_k", e.top_k, "must be at least 1: every token goes to at least one expert")
+    _need(e.top_k <= e.experts, "top_k", e.top_k,
+          f"is larger than --experts {e.experts}: top-k picks K of the E experts, so K must be <= E")
+    _need(e.shared >= 0, "shared", e.shared, "must be >= 0")
+    _need(e.expert_hidden >= 1, "expert_hidden", e.expert_hidden, "must be a positive width")
+    _need(e.gating in GATINGS, "gating", e.gating, f"unknown gating mode; choose one of {', '.join(GATINGS)}")
+    _need(e.gating != "ste" or e.top_k == 1, "top_k", e.top_k, "--gating ste is hard top-1: use --top-k 1")
+    _need(e.expert_init in EXPERT_INITS, "expert_init", e.expert_init, f"choose one of {', '.join(EXPERT_INITS)}")
+    for name in ("router_init_std", "aux_alpha", "z_alpha", "bias_update_rate"):
+        _need(getattr(e, name) >= 0, name, getattr(e, name), "must be >= 0")
+    _need(0 < e.collapse_threshold <= 1, "collapse_threshold", e.collapse_threshold, "must be in (0, 1]")
+    _need(t.steps >= 0, "steps", t.steps, "must be >= 0 (0 = evaluate only)")
+    _need(t.batch >= 1, "batch", t.batch, "must be at least 1 sequence")
+    _need(t.lr > 0, "lr", t.lr, "must be > 0")
+    _need(t.weight_decay >= 0, "weight_decay", t.weight_decay, "must be >= 0")
+    _need(t.log_every >= 1, "log_every", t.log_every, "must be at least 1")
+    _need(t.eval_tokens >= m.context, "eval_tokens", t.eval_tokens,
+          f"must be at least one window (--context {m.context})")
+    _need(t.threads >= 1, "threads", t.threads, "must be at least 1")

@@ -1,0 +1,250 @@
+"""Training: the loop, its CLI (`just moe-train`, `python -m minimoe.train`) and the run's outputs.
+
+One step: draw a batch, run the model, combine main + aux (+ z) losses (loss.py), step AdamW,
+nudge the aux-free router biases, record the routing telemetry. Every `--log-every` steps a
+step line is printed (a live progress bar on a terminal, plain lines when piped). At the end:
+val loss against the dense baseline of matched active width (trained once, then cached), the
+routing health report on held-out tokens, the first collapse step of each layer, P_total and
+P_active, and the files: telemetry.json (the whole history), load.png, and a checkpoint with
+--save. Ctrl-C stops cleanly: what was measured so far is still written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import report
+from .checkpoint import CheckpointError, config_mismatch, load_checkpoint, save_checkpoint
+from .config import Config, ConfigError, ModelConfig, MoEConfig, TrainConfig, flag
+from .data import Batches, DataError, Dataset, load_dataset
+from .evaluate import EvalResult, dense_baseline_config, evaluate
+from .loss import combine_losses, main_loss_fn
+from .model import MiniLM
+from .params import count_params
+from .telemetry import CollapseTracker, cv_random_pct, health_dict, summarize
+
+CACHE_DIR = Path(os.environ.get("MINIMOE_CACHE", ".minimoe/cache"))
+
+
+@dataclass
+class RunResult:
+    cfg: Config
+    model: MiniLM
+    history: list[dict]  # one entry per step: losses, per-layer max_load and CV
+    log: list[dict]  # one entry per logged step: also per-layer expert counts
+    final: EvalResult
+    first_collapse: list[int | None]
+    seconds: float
+    baseline_val_loss: float | None = None
+    interrupted: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def summary(self):
+        return summarize(self.final.health)
+
+
+def _progress_bar(step: int, steps: int, main: float, t0: float) -> str:
+    done = int(30 * step / max(steps, 1))
+    rate = step / max(time.perf_counter() - t0, 1e-9)
+    eta = (steps - step) / max(rate, 1e-9)
+    return f"\r[{'#' * done}{'.' * (30 - done)}] {step}/{steps}  main={main:.3f}  {rate:5.1f} it/s  eta {eta:4.0f}s"
+
+
+def train(cfg: Config, data: Dataset | None = None, echo=None, live: bool = False) -> RunResult:
+    """Train one model. echo(line) receives the step lines (None: silent); live draws a progress bar."""
+    t = cfg.train
+    torch.set_num_threads(t.threads)
+    torch.manual_seed(t.seed)
+    data = data or load_dataset(t.data, cfg.model.context)
+    cfg = cfg.replace(model={"vocab_size": data.vocab_size})
+    model = MiniLM(cfg)
+    if t.load:
+        _load_into(model, cfg, data, t.load)
+    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    batches = Batches(data.train_ids, cfg.model.context, t.batch, t.seed)
+    moe_blocks = model.moe_blocks
+    tracker = CollapseTracker(len(moe_blocks), cfg.moe.top_k, cfg.moe.collapse_threshold)
+    cv_rand = cv_random_pct(cfg.moe.experts, t.batch * cfg.model.context * cfg.moe.top_k)
+    history, log, width = [], [], len(str(t.steps))
+    snap_every = max(1, t.steps // 100)  # expert counts are kept ~100 times per run, for the load plot
+    t0, interrupted = time.perf_counter(), False
+    try:
+        for step in range(1, t.steps + 1):
+            x_BS, y_BS, _ = batches.next()
+            logits, routings = model(x_BS)
+            parts = combine_losses(main_loss_fn(logits, y_BS), routings, cfg.moe.aux_alpha, cfg.moe.z_alpha)
+            opt.zero_grad(set_to_none=True)
+            parts.total.backward()
+            opt.step()
+            for block, r in zip(moe_blocks, routings):
+                block.router.update_bias(r.load_E)
+            loads = [r.load_E for r in routings]
+            max_loads = [float(lo.max() / lo.sum()) for lo in loads]
+            cvs = [float(100 * lo.std(unbiased=False) / lo.mean()) for lo in loads]
+            tracker.update(step, max_loads)
+            main, aux = parts.main.item(), parts.aux.item()
+            history.append({"step": step, "main": main, "aux": aux, "z": parts.z.item(),
+                            "max_load": max_loads, "cv": cvs, "cv_random": cv_rand})
+            printed = step % t.log_every == 0 or step == t.steps
+            if printed or step % snap_every == 0:
+                counts = [lo.tolist() for lo in loads]
+                log.append({"step": step, "counts": counts})
+                if echo and printed:
+                    worst = max(range(len(cvs)), key=cvs.__getitem__) if cvs else None
+                    line = report.step_line(step, main, aux,
+                                            counts[worst] if cvs else None, cvs[worst] if cvs else None,
+                                            worst if len(cvs) > 1 else None, width)
+                    echo(("\r\033[K" if live else "") + line)
+            if live:
+                print(_progress_bar(step, t.steps, main, t0), end="", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        interrupted = True
+    if live:
+        print("\r\033[K", end="", file=sys.stderr, flush=True)
+    final = evaluate(model, data, t.eval_tokens)
+    return RunResult(cfg, model, history, log, final, tracker.first_step, time.perf_counter() - t0,
+                     interrupted=interrupted, extra={"vocab": data.vocab})
+
+
+def _load_into(model: MiniLM, cfg: Config, data: Dataset, path: str) -> None:
+    blob = load_checkpoint(path)
+    diffs = config_mismatch(blob["cfg"], cfg)
+    if diffs:
+        raise CheckpointError(f"--load {path}: the checkpoint is from another model config; "
+                              f"use the same flags as when it was saved: {'; '.join(diffs)}")
+    if blob["vocab"] != data.vocab:
+        raise CheckpointError(f"--load {path}: the checkpoint was trained on another text (vocabulary differs); "
+                              "use the same --data")
+    try:
+        model.load_state_dict(blob["state"])
+    except RuntimeError as e:
+        raise CheckpointError(f"--load {path}: weights do not fit this model: {str(e)[:200]}") from None
+
+
+def _source_fingerprint() -> str:
+    h = hashlib.sha256()
+    for name in ("model.py", "moe_block.py", "experts.py", "data.py", "train.py", "loss.py"):
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def dense_baseline(cfg: Config, data: Dataset) -> float:
+    """Val loss of the dense model of matched active width on the same tokens; cached on disk."""
+    dcfg = dense_baseline_config(cfg).replace(train={"save": "", "load": "", "out": "", "baseline": False})
+    key_src = json.dumps([dcfg.to_dict(), data.vocab, len(data.train_ids), _source_fingerprint()], sort_keys=True)
+    path = CACHE_DIR / f"dense-{hashlib.sha256(key_src.encode()).hexdigest()[:20]}.json"
+    if path.is_file():
+        try:
+            return float(json.loads(path.read_text())["val_loss"])
+        except (ValueError, KeyError):
+            pass  # a damaged cache entry is recomputed
+    result = train(dcfg, data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"val_loss": result.final.val_loss, "config": dcfg.to_dict()}))
+    os.replace(tmp, path)
+    return result.final.val_loss
+
+
+def write_outputs(res: RunResult, out_dir: str) -> list[str]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    s = res.summary
+    blob = {"config": res.cfg.to_dict(), "interrupted": res.interrupted, "seconds": round(res.seconds, 3),
+            "val_loss": res.final.val_loss, "perplexity": res.final.perplexity,
+            "dense_baseline_val_loss": res.baseline_val_loss,
+            "params": count_params(res.cfg).as_dict(), "first_collapse_step": res.first_collapse,
+            "final_health": health_dict(res.final.health), "summary": dataclasses.asdict(s) if s else None,
+            "history": res.history, "log": res.log}
+    tmp = out / "telemetry.json.tmp"
+    tmp.write_text(json.dumps(blob))
+    os.replace(tmp, out / "telemetry.json")
+    written = [str(out / "telemetry.json")]
+    if res.history:
+        m, e = res.cfg.model, res.cfg.moe
+        title = (f"E={e.experts} K={e.top_k} S={e.shared} gating={e.gating} aux_alpha={e.aux_alpha} "
+                 f"layers={m.layers} D={m.width} seed={res.cfg.train.seed}")
+        report.plot_run(str(out / "load.png"), res.history, res.log, title)
+        written.append(str(out / "load.png"))
+    return written
+
+
+# ---------------------------------------------------------------- command line
+
+SECTIONS = (("model", ModelConfig), ("moe", MoEConfig), ("train", TrainConfig))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="moe-train", description="Train the minimoe toy LM and report routing health.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for section, cls in SECTIONS:
+        g = p.add_argument_group(section)
+        for f in dataclasses.fields(cls):
+            if not f.metadata.get("cli", True):
+                continue
+            kw = {"default": f.default, "help": f.metadata["help"], "dest": f"{section}.{f.name}"}
+            if f.type in (bool, "bool"):
+                kw["action"] = argparse.BooleanOptionalAction
+            else:
+                kw["type"] = type(f.default)
+                if "choices" in f.metadata:
+                    kw["choices"] = f.metadata["choices"]
+            g.add_argument(flag(f.name), **kw)
+    return p
+
+
+def config_from_args(ns: argparse.Namespace) -> Config:
+    d = {section: {} for section, _ in SECTIONS}
+    for key, value in vars(ns).items():
+        section, name = key.split(".", 1)
+        d[section][name] = value
+    return Config.from_dict(d)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = config_from_args(args)
+        data = load_dataset(cfg.train.data, cfg.model.context)
+        live = sys.stderr.isatty()
+        res = train(cfg, data, echo=print, live=live)
+    except (ConfigError, DataError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if res.interrupted:
+        print(f"interrupted at step {len(res.history)}: writing what was measured so far", file=sys.stderr)
+    cfg = res.cfg
+    if cfg.train.baseline and cfg.model.moe_start_layer < cfg.model.layers and not res.interrupted:
+        res.baseline_val_loss = dense_baseline(cfg, data)
+    base = f"  (dense_baseline={res.baseline_val_loss:.3f})" if res.baseline_val_loss is not None else ""
+    print(f"val_loss={res.final.val_loss:.3f}{base}")
+    if res.final.health:
+        print(f"\nrouting health on {cfg.train.eval_tokens} held-out tokens:")
+        print(report.health_table(res.final.health, cfg.moe.top_k))
+        print(report.summary_line(res.summary))
+        firsts = ", ".join(f"L{i}: {'never' if s is None else s}" for i, s in enumerate(res.first_collapse))
+        print(f"first step with max_load >= {cfg.moe.collapse_threshold:g}/K: {firsts}")
+    pc = count_params(cfg)
+    print(f"P_total={pc.total:,}  P_active={pc.active:,}  ({len(res.history)} steps in {res.seconds:.1f} s)")
+    written = write_outputs(res, cfg.train.out) if cfg.train.out else []
+    if cfg.train.save and not res.interrupted:
+        save_checkpoint(cfg.train.save, res.model, cfg, res.extra["vocab"], len(res.history))
+        written.append(cfg.train.save)
+    if written:
+        print("wrote " + ", ".join(written))
+    return 130 if res.interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Training: reproducible, prints the seed's step lines, writes its outputs, checkpoints safely."""
+
+import json
+
+import pytest
+import torch
+
+from minimoe.checkpoint import CheckpointError, load_checkpoint
+from minimoe.config import Config
+from minimoe.train import main, train
+
+SMALL = {"train": {"steps": 12, "batch": 4, "log_every": 4, "eval_tokens": 256, "threads": 1}}
+
+
+def test_same_seed_gives_bit_identical_losses(corpus):
+    cfg = Config().replace(**SMALL)
+    a = train(cfg, corpus)
+    b = train(cfg, corpus)
+    assert [h["main"] for h in a.history] == [h["main"] for h in b.history]
+    assert a.final.val_loss == b.final.val_loss
+    c = train(cfg.replace(train={"seed": 1}), corpus)
+    assert [h["main"] for h in a.history] != [h["main"] for h in c.history]
+
+
+def test_training_lowers_the_loss(corpus):
+    res = train(Config().replace(train={"steps": 60, "batch": 8, "eval_tokens": 256, "threads": 1}), corpus)
+    assert res.history[-1]["main"] < res.history[0]["main"] - 1.0
+
+
+@pytest.mark.parametrize("gating,k", [("soft", 1), ("ste", 1), ("sparse", 2)])
+def test_every_gating_mode_trains(corpus, gating, k):
+    res = train(Config().replace(moe={"gating": gating, "top_k": k}, **SMALL), corpus)
+    assert all(torch.isfinite(torch.tensor(h["main"])) for h in res.history)
+
+
+def test_bias_update_moves_the_bias(corpus):
+    res = train(Config().replace(moe={"bias_update_rate": 0.01, "aux_alpha": 0.0}, **SMALL), corpus)
+    assert any(b.router.bias_E.abs().sum() > 0 for b in res.model.moe_blocks)
+
+
+def test_cli_prints_step_lines_and_writes_outputs(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["--steps", "8", "--batch", "4", "--log-every", "4", "--eval-tokens", "256", "--threads", "1",
+                 "--out", str(out), "--save", str(tmp_path / "ck.pt")])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "step=4  main=" in text and "aux=" in text and "expert_counts=[" in text
+    assert "val_loss=" in text and "(dense_baseline=" in text
+    blob = json.loads((out / "telemetry.json").read_text())
+    assert len(blob["history"]) == 8 and blob["params"]["total"] > blob["params"]["active"]
+    assert (out / "load.png").stat().st_size > 1000
+    assert load_checkpoint(str(tmp_path / "ck.pt"))["step"] == 8
+
+
+def test_checkpoint_round_trip_and_refusals(tmp_path, capsys):
+    ck = tmp_path / "ck.pt"
+    args = ["--steps", "4", "--batch", "4", "--eval-tokens", "256", "--threads", "1", "--out", "", "--no-baseline"]
+    assert main(args + ["--save", str(ck)]) == 0
+    capsys.readouterr()
+    assert main(args[:1] + ["0"] + args[2:] + ["--load", str(ck)]) == 0  # evaluate only
+    assert main(args + ["--load", str(ck), "--experts", "8"]) == 2
+    assert "--experts 8 (checkpoint: 4)" in capsys.readouterr().err
+    truncated = tmp_path / "half.pt"
+    truncated.write_bytes(ck.read_bytes()[: ck.stat().st_size // 2])
+    garbage = tmp_path / "notes.pt"
+    garbage.write_text("hello")
+    for bad in (truncated, garbage, tmp_path / "missing.pt"):
+        with pytest.raises(CheckpointError):
+            load_checkpoint(str(bad))
+        assert main(args + ["--load", str(bad)]) == 2
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "minimoe-checkpoint-1", "obj": Config()}, evil)  # not loadable with weights_only
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_checkpoint(str(evil))
