@@ -25,3 +25,39 @@ moe-train *args:
 # Lint the code with ruff
 lint:
     {{python}} -m ruff check src tests
+
+# List every break: phase, id, title, on/off (--phase N, --lang es)
+breaks *args:
+    {{python}} -m minimoe.course list {{args}}
+
+# Switch breaks: on <id> | off <id> | off --all | status | blind <phase> | show <id>
+break *args:
+    {{python}} -m minimoe.course break {{args}}
+
+# Create a learner folder with notes templates, and make them the active learner
+new-learner name:
+    {{python}} -m minimoe.course new-learner {{quote(name)}}
+
+# Make an existing learner the active one
+learner name:
+    {{python}} -m minimoe.course learner {{quote(name)}}
+
+# Show the next rung of a break's hint ladder (no id: the blind break; --lang es)
+hint *args:
+    {{python}} -m minimoe.course hint {{args}}
+
+# Grade a learner: detectors, reversal, tests unmodified, notes; writes grade.json/.md beside the notes
+grade name *args:
+    {{python}} -m minimoe.course grade {{quote(name)}} {{args}}
+
+# Collect every learner's grades into learners/gradebook.csv
+gradebook *args:
+    {{python}} -m minimoe.course gradebook {{args}}
+
+# Check every break: detectors green pristine, red with it on, green after off, over 10 seeds
+verify-breaks *args:
+    {{python}} -m minimoe.course verify {{args}}
+
+# Rewrite the checksum manifest of tests/ (course developers, after changing a test)
+update-checksums:
+    {{python}} -m minimoe.course update-checksums

@@ -10,6 +10,28 @@ import torch
 torch.set_num_threads(1)
 
 
+def detector_seeds() -> list[int]:
+    """Seeds the detectors run on: $MINIMOE_SEEDS (e.g. "0,1,2"), default 0. The verifier sets it."""
+    raw = os.environ.get("MINIMOE_SEEDS", "0")
+    try:
+        return [int(s) for s in raw.split(",") if s.strip()]
+    except ValueError:
+        raise pytest.UsageError(f"MINIMOE_SEEDS={raw!r}: give whole numbers separated by commas, e.g. 0,1,2") from None
+
+
+def pytest_generate_tests(metafunc):
+    """A test that asks for `seed` runs once per detector seed; its id ends in [seedN]."""
+    if "seed" in metafunc.fixturenames:
+        seeds = detector_seeds()
+        metafunc.parametrize("seed", seeds, ids=[f"seed{s}" for s in seeds])
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/phase" in item.nodeid.split("::")[0] and "tests/core" not in item.nodeid:
+            item.add_marker(pytest.mark.detector)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

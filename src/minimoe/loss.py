@@ -1,6 +1,6 @@
 """The training loss: next-token cross-entropy plus the router's auxiliary losses.
 
-    total_loss = main_loss + aux_alpha * aux + z_alpha * z
+    total = main + aux_alpha * aux + z_alpha * z
 
 main_loss  cross-entropy of the next character: what the model is for.
 aux        the Switch Transformer load-balancing loss (Fedus et al., 2021, eqs. 4-6), averaged
