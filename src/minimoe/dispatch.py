@@ -25,16 +25,42 @@ from .experts import Experts
 
 
 def moe_forward(x_TD: torch.Tensor, ids_TK: torch.Tensor, weights_TK: torch.Tensor,
-                experts: Experts) -> torch.Tensor:
+                experts: Experts, layout: str | None = None) -> torch.Tensor:
     """Sparse MoE output y_TD = sum_k weights_TK[t, k] * expert_{ids_TK[t, k]}(x_TD[t])."""
     T, K = ids_TK.shape
+    E, A = experts.n, T * K
     ids_A = ids_TK.reshape(-1)
-    order_A = ids_A.argsort(stable=True)  # assignments grouped by expert
-    token_A = order_A // K  # the token each sorted assignment belongs to
-    offsets_E = torch.bincount(ids_A, minlength=experts.n).cumsum(0)  # end row of each expert's group
-    y_AD = experts(x_TD[token_A], offsets_E)
-    y_AD = y_AD * weights_TK.reshape(-1)[order_A].unsqueeze(-1).to(y_AD.dtype)
-    return torch.zeros_like(x_TD).index_add(0, token_A, y_AD)
+    count_E = torch.bincount(ids_A, minlength=E)
+    order_A = ids_A.argsort(stable=True)  # 1. assignments grouped by expert, each expert's in token order
+    expert_A = ids_A[order_A]
+    capacity = int(count_E.max()) if A else 0
+    layout = layout or choose_layout(E, A, capacity, x_TD)
+    if layout == "padded":  # 2. row of each sorted assignment: its expert's block, then its rank in it
+        rank_A = torch.arange(A) - (count_E.cumsum(0) - count_E)[expert_A]
+        row_A = expert_A * capacity + rank_A
+        R = E * capacity
+    else:
+        row_A, R = torch.arange(A), A
+    token_R = torch.full((R,), T)  # padding rows read token T, a zero row
+    token_R[row_A] = order_A // K
+    x_RD = torch.nn.functional.pad(x_TD, (0, 0, 0, 1)).index_select(0, token_R)
+    if layout == "padded":  # 3. every expert on its rows
+        y_RD = experts(x_RD.view(E, capacity, -1)).view(R, -1)
+    else:
+        y_RD = experts(x_RD, count_E.cumsum(0))
+    slot_TK = torch.empty_like(row_A)  # 4. each assignment's output row, back in (token, k) order
+    slot_TK[order_A] = row_A
+    y_TKD = y_RD.index_select(0, slot_TK).view(T, K, -1)
+    return torch.bmm(weights_TK.unsqueeze(1).to(y_TKD.dtype), y_TKD).squeeze(1)  # sum_k w_tk y_tk
+
+
+PADDED_SPEEDUP = 3.0
+
+
+def choose_layout(E: int, A: int, capacity: int, x: torch.Tensor) -> str:
+    if x.is_cuda:
+        return "ragged"
+    return "padded" if E * capacity <= PADDED_SPEEDUP * A else "ragged"
 
 
 def moe_forward_reference(x_TD: torch.Tensor, ids_TK: torch.Tensor, weights_TK: torch.Tensor,

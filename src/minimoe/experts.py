@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .kernels import grouped_mm
+from .kernels import grouped_mm, grouped_mm_wgrad
 
 
 def init_ffn_weights(n: int, width: int, hidden: int, depth_scale: float,
@@ -43,6 +43,44 @@ def swiglu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: to
     return (F.silu(x @ w_gate) * (x @ w_up)) @ w_down
 
 
+class _SwiGLUExperts(torch.autograd.Function):
+    """All E experts' SwiGLU as one autograd node, on rows grouped by expert.
+
+    Two layouts of the rows (dispatch.py picks one):
+      ragged  x_AD, offsets_E: each expert's rows contiguous, any number of them (grouped matmuls);
+      padded  x_ECD: C rows per expert, unused rows zero (batched matmuls, one call for all E).
+
+    Written by hand rather than left to autograd because it saves only x, g and u (autograd
+    would also keep silu(g) and h) and computes h again in the backward pass: an elementwise
+    op is cheaper than holding another (A, F) tensor. Backward, with h = silu(g) * u, y = h @ W_down:
+        dW_down = h^T dy           dh = dy W_down^T
+        dg = dh * u * silu'(g)     du = dh * silu(g)
+        dW_gate = x^T dg           dW_up = x^T du           dx = dg W_gate^T + du W_up^T
+    """
+
+    @staticmethod
+    def forward(ctx, x, w_gate_EDF, w_up_EDF, w_down_EFD, offsets_E):
+        mm = torch.bmm if offsets_E is None else (lambda a, w: grouped_mm(a, w, offsets_E))
+        g, u = mm(x, w_gate_EDF), mm(x, w_up_EDF)
+        ctx.save_for_backward(x, g, u, w_gate_EDF, w_up_EDF, w_down_EFD, offsets_E)
+        return mm(F.silu(g) * u, w_down_EFD)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, g, u, w_gate_EDF, w_up_EDF, w_down_EFD, offsets_E = ctx.saved_tensors
+        if offsets_E is None:
+            mm, wgrad = torch.bmm, (lambda a, b: torch.bmm(a.transpose(1, 2), b))
+        else:
+            mm, wgrad = (lambda a, w: grouped_mm(a, w, offsets_E)), (lambda a, b: grouped_mm_wgrad(a, b, offsets_E))
+        silu_g = F.silu(g)
+        dw_down = wgrad(silu_g * u, dy)
+        dh = mm(dy, w_down_EFD.transpose(-2, -1))
+        dg = torch.ops.aten.silu_backward(dh * u, g)  # dh * u * silu'(g), fused
+        du = dh * silu_g
+        dx = mm(dg, w_gate_EDF.transpose(-2, -1)) + mm(du, w_up_EDF.transpose(-2, -1))
+        return dx, wgrad(x, dg), wgrad(x, du), dw_down, None
+
+
 class Experts(nn.Module):
     """E SwiGLU experts: w_gate_EDF, w_up_EDF, w_down_EFD."""
 
@@ -57,10 +95,10 @@ class Experts(nn.Module):
     def n(self) -> int:
         return self.w_gate_EDF.shape[0]
 
-    def forward(self, x_AD: torch.Tensor, offsets_E: torch.Tensor) -> torch.Tensor:
-        """Rows of x_AD are sorted by expert; offsets_E[e] is the end row of expert e's group."""
-        h_AF = F.silu(grouped_mm(x_AD, self.w_gate_EDF, offsets_E)) * grouped_mm(x_AD, self.w_up_EDF, offsets_E)
-        return grouped_mm(h_AF, self.w_down_EFD, offsets_E)
+    def forward(self, x: torch.Tensor, offsets_E: torch.Tensor | None = None) -> torch.Tensor:
+        """Every expert on its own rows: x_AD sorted by expert with offsets_E[e] the end row of expert
+        e's group (ragged), or x_ECD with C rows per expert and offsets_E None (padded)."""
+        return _SwiGLUExperts.apply(x, self.w_gate_EDF, self.w_up_EDF, self.w_down_EFD, offsets_E)
 
     def one(self, e: int, x_TD: torch.Tensor) -> torch.Tensor:
         """Expert e alone on x_TD (used by the reference loop and the soft-gating path)."""
