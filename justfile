@@ -61,3 +61,11 @@ verify-breaks *args:
 # Rewrite the checksum manifest of tests/ (course developers, after changing a test)
 update-checksums:
     {{python}} -m minimoe.course update-checksums
+
+# Regenerate every lab page's output blocks from real runs (--phase N, --only NAME, --check)
+docs-outputs *args:
+    {{python}} -m minimoe.course outputs {{args}}
+
+# Run one of the labs' experiments (just experiment --help lists them), e.g. just experiment super4096
+experiment name *args:
+    {{python}} -m minimoe.experiments {{name}} {{args}}

@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         firsts = ", ".join(f"L{i}: {'never' if s is None else s}" for i, s in enumerate(res.first_collapse))
         print(f"first step with max_load >= {cfg.moe.collapse_threshold:g}/K: {firsts}")
     pc = count_params(cfg)
-    print(f"P_total={pc.total:,}  P_active={pc.active:,}  ({len(res.history)} steps in {res.seconds:.1f} s)")
+    print(f"P_total={pc.total:,}  P_active={pc.active:,}")
+    print(f"time: {len(res.history)} steps in {res.seconds:.1f} s")
     written = write_outputs(res, cfg.train.out) if cfg.train.out else []
     if cfg.train.save and not res.interrupted:
         save_checkpoint(cfg.train.save, res.model, cfg, res.extra["vocab"], len(res.history))

@@ -182,6 +182,19 @@ def cmd_verify(root, args):
     return 0 if report.ok else 1
 
 
+def cmd_outputs(root, args):
+    from . import outputs
+
+    if args.check:
+        problems = outputs.check(root, args.phase, fresh=not args.pages_only)
+        for p in problems:
+            print("STALE " + p)
+        print("outputs: " + ("all pages match a fresh run" if not problems else f"{len(problems)} problem(s)"))
+        return 1 if problems else 0
+    changed = outputs.generate(root, args.phase, args.only)
+    print(f"updated {len(changed)} page(s)" + "".join(f"\n  {p.relative_to(root)}" for p in changed))
+
+
 def cmd_update_checksums(root, args):
     (root / grading.MANIFEST).write_text(grading.compute_manifest(root), encoding="utf-8")
     print(f"wrote {grading.MANIFEST} ({len(grading.test_files(root))} test files)")
@@ -217,13 +230,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--phase", type=int)
     s.add_argument("--break", dest="break_id")
     s.add_argument("--workers", type=int, default=2)
+    s = sub.add_parser("outputs", help="regenerate (or --check) the lab pages' output blocks from real runs")
+    s.add_argument("--phase", type=int)
+    s.add_argument("--only", help="one output by name")
+    s.add_argument("--check", action="store_true", help="re-run and compare instead of writing")
+    s.add_argument("--pages-only", action="store_true", help="with --check: compare pages to saved outputs only")
     sub.add_parser("update-checksums", help="rewrite the manifest of tests/ (course developers)")
     return p
 
 
 COMMANDS = {"list": cmd_list, "break": cmd_break, "new-learner": cmd_new_learner, "learner": cmd_learner,
             "hint": cmd_hint, "grade": cmd_grade, "gradebook": cmd_gradebook, "verify": cmd_verify,
-            "update-checksums": cmd_update_checksums}
+            "outputs": cmd_outputs, "update-checksums": cmd_update_checksums}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,198 @@
+"""Lab outputs that cannot go stale: every output block on a lab page comes from a real run.
+
+Each phase folder has an outputs.yaml listing the runs its pages show:
+
+    - name: 36-01-train                 the block's name
+      command: moe-train --steps 500    a justfile recipe and its arguments, as a learner types it
+      break: 36-01                      (optional) switched on first, in a scratch copy
+      lines: "^step=|^val_loss"         (optional) keep only the lines matching this regex
+      image: runs/latest/load.png       (optional) a file the run writes, copied to outputs/<name>.png
+
+A page marks where a block goes:
+
+    <!-- output: 36-01-train -->
+    ...filled in by `just docs-outputs`...
+    <!-- /output -->
+
+`just docs-outputs` runs every command in a scratch copy of the course (the checkout is never
+touched), writes labs/<phase>/outputs/<name>.txt, and rewrites the blocks of every page, English
+and Spanish alike, from those files. `--check` runs the commands again and fails when any page
+shows an output that a fresh run does not reproduce. Lines that hold timings are left out, since
+no two runs agree on them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .catalog import CourseError, load_catalog, safe_yaml
+from .switch import atomic_write, switch_on
+
+BLOCK_RE = re.compile(r"(<!-- output: ([\w.-]+) -->\n)(.*?)(<!-- /output -->)", re.S)
+TIMING_RE = re.compile(r"^time: ")  # lines a run prints about its own speed
+NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
+COPY = ("src", "tests", "labs", "justfile", "pyproject.toml")
+
+
+@dataclass
+class OutputSpec:
+    name: str
+    command: str
+    phase_dir: Path
+    brk: str | None = None
+    lines: str | None = None
+    image: str | None = None
+    timeout: int = 900
+
+    @property
+    def txt(self) -> Path:
+        return self.phase_dir / "outputs" / f"{self.name}.txt"
+
+
+def load_specs(root: Path, phase: int | None = None) -> list[OutputSpec]:
+    specs = []
+    for f in sorted(root.glob("labs/phase-*/outputs.yaml")):
+        pdir = f.parent
+        if phase and not pdir.name.startswith(f"phase-{phase}-"):
+            continue
+        data = safe_yaml(f, "outputs file") or []
+        for i, d in enumerate(data):
+            if not isinstance(d, dict) or not {"name", "command"} <= set(d):
+                raise CourseError(f"outputs file {f}: entry {i + 1} needs 'name' and 'command'")
+            specs.append(OutputSpec(d["name"], d["command"], pdir, d.get("break"), d.get("lines"),
+                                    d.get("image"), int(d.get("timeout", 900))))
+    names = [s.name for s in specs]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise CourseError(f"output names used twice: {', '.join(sorted(dup))}")
+    return specs
+
+
+def _scratch(root: Path, dest: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "outputs", "*.egg-info")
+    for name in COPY:
+        src = root / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=ignore)
+        elif src.is_file():
+            shutil.copy2(src, dest / name)
+
+
+def run_spec(root: Path, spec: OutputSpec, cache: Path) -> tuple[str, Path | None]:
+    """Run one output's command in a fresh scratch copy; return its filtered text (and image path)."""
+    tmp = Path(tempfile.mkdtemp(prefix="minimoe-out-"))
+    try:
+        _scratch(root, tmp)
+        if spec.brk:
+            cat = load_catalog(tmp)
+            if spec.brk not in cat:
+                raise CourseError(f"output {spec.name}: unknown break {spec.brk}")
+            switch_on(cat[spec.brk], tmp)
+        env = {**os.environ, "PYTHONPATH": str(tmp / "src"), "MINIMOE_CACHE": str(cache), "COLUMNS": "100",
+               "PYTHONHASHSEED": "0"}
+        env.pop("MINIMOE_GROUPED_MM", None)
+        proc = subprocess.run(["just", *shlex.split(spec.command)], cwd=tmp, env=env, capture_output=True,
+                              text=True, timeout=spec.timeout)
+        out = proc.stdout + (proc.stderr if proc.returncode else "")
+        keep = re.compile(spec.lines) if spec.lines else None
+        lines = [ln.rstrip() for ln in out.splitlines()
+                 if not TIMING_RE.match(ln) and (keep is None or keep.search(ln))]
+        text = f"$ just {spec.command}\n" + "\n".join(lines).strip("\n") + "\n"
+        image = None
+        if spec.image and (tmp / spec.image).is_file():
+            image = spec.phase_dir / "outputs" / f"{spec.name}.png"
+            shutil.copy2(tmp / spec.image, image)
+        return text, image
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fill_pages(root: Path, texts: dict[str, str]) -> list[Path]:
+    """Rewrite the output blocks of every lab page (en and es) from the given texts."""
+    changed = []
+    for page in sorted(root.glob("labs/phase-*/*.md")):
+        src = page.read_text(encoding="utf-8")
+
+        def sub(m):
+            name = m.group(2)
+            if name not in texts:
+                raise CourseError(f"{page.relative_to(root)}: no output named {name!r} in outputs.yaml")
+            return f"{m.group(1)}```text\n{texts[name]}```\n{m.group(4)}"
+
+        new = BLOCK_RE.sub(sub, src)
+        if new != src:
+            atomic_write(page, new.encode("utf-8"))
+            changed.append(page)
+    return changed
+
+
+def generate(root: Path, phase: int | None = None, only: str | None = None, echo=print) -> list[Path]:
+    specs = [s for s in load_specs(root, phase) if not only or s.name == only]
+    if only and not specs:
+        raise CourseError(f"no output named {only!r}")
+    with tempfile.TemporaryDirectory() as cache:
+        for s in specs:
+            echo(f"running {s.name}: just {s.command}" + (f"  (break {s.brk} on)" if s.brk else ""))
+            text, _ = run_spec(root, s, Path(cache))
+            s.txt.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(s.txt, text.encode("utf-8"))
+    texts = {s.name: s.txt.read_text(encoding="utf-8") for s in load_specs(root) if s.txt.is_file()}
+    return fill_pages(root, texts)
+
+
+def differences(a: str, b: str, rel: float = 0.0) -> list[str]:
+    """Lines where two outputs differ; with rel > 0, numbers within that relative tolerance count as equal."""
+    diffs = []
+    la, lb = a.splitlines(), b.splitlines()
+    if len(la) != len(lb):
+        diffs.append(f"{len(la)} lines vs {len(lb)} lines")
+    for x, y in zip(la, lb):
+        if x == y:
+            continue
+        nx, ny = NUMBER_RE.findall(x), NUMBER_RE.findall(y)
+        same_shape = NUMBER_RE.sub("#", x) == NUMBER_RE.sub("#", y) and len(nx) == len(ny)
+        close = same_shape and all(abs(float(p) - float(q)) <= rel * max(abs(float(p)), abs(float(q)), 1.0)
+                                   for p, q in zip(nx, ny))
+        if not (rel and close):
+            diffs.append(f"page: {x}\nrun:  {y}")
+    return diffs
+
+
+def page_blocks(page: Path) -> dict[str, str]:
+    """The output blocks a page shows, by name (the text inside the fence)."""
+    blocks = {}
+    for m in BLOCK_RE.finditer(page.read_text(encoding="utf-8")):
+        body = m.group(3)
+        inner = re.match(r"```text\n(.*)```\n$", body, re.S)
+        blocks[m.group(2)] = inner.group(1) if inner else body
+    return blocks
+
+
+def check(root: Path, phase: int | None = None, fresh: bool = True, rel: float = 0.02, echo=print) -> list[str]:
+    """Problems: a page block that differs from its saved output, or (fresh) a saved output a new run
+    does not reproduce (numbers within `rel` relative tolerance count as equal)."""
+    specs = load_specs(root, phase)
+    saved = {s.name: s.txt.read_text(encoding="utf-8") if s.txt.is_file() else None for s in specs}
+    problems = [f"{s.txt.relative_to(root)} is missing: run `just docs-outputs`" for s in specs if saved[s.name] is None]
+    for page in sorted(root.glob("labs/phase-*/*.md")):
+        for name, shown in page_blocks(page).items():
+            if name in saved and saved[name] is not None and shown != saved[name]:
+                problems.append(f"{page.relative_to(root)}: block {name} differs from outputs/{name}.txt: "
+                                "run `just docs-outputs`")
+    if fresh:
+        with tempfile.TemporaryDirectory() as cache:
+            for s in specs:
+                if saved[s.name] is None:
+                    continue
+                echo(f"re-running {s.name}: just {s.command}")
+                text, _ = run_spec(root, s, Path(cache))
+                for d in differences(saved[s.name], text, rel):
+                    problems.append(f"{s.name}: a fresh run differs from the page:\n{d}")
+    return problems
