@@ -16,11 +16,23 @@ setup:
 
 # Run the everyday test suite (pass pytest flags through, e.g. just test -k router)
 test *args:
-    {{python}} -m pytest -n 2 {{args}}
+    {{python}} -m pytest -n 2 -m "not slow" {{args}}
+
+# Run the slow tests: fresh runs behind every lab output, the site build (CI runs them)
+test-slow *args:
+    {{python}} -m pytest -n 2 -m slow {{args}}
 
 # Train the toy MoE and report routing health (just moe-train --help lists every flag)
 moe-train *args:
     {{python}} -m minimoe.train {{args}}
+
+# Compress a trained MoE's experts (average, ternary, prune) and judge it by seed 004's criteria
+compress *args:
+    {{python}} -m minimoe.compress {{args}}
+
+# P_total, P_active, their split and the token budgets of a config (same flags as moe-train)
+params *args:
+    {{python}} -m minimoe.params {{args}}
 
 # Lint the code with ruff
 lint:
@@ -61,6 +73,22 @@ verify-breaks *args:
 # Rewrite the checksum manifest of tests/ (course developers, after changing a test)
 update-checksums:
     {{python}} -m minimoe.course update-checksums
+
+# Build the course site (English + Spanish) strictly into site/: a broken link or missing page fails
+docs *args:
+    {{python}} -m minimoe.course.site build {{args}}
+
+# Serve the course site at http://127.0.0.1:8000, rebuilding when a page changes (--port N)
+docs-serve *args:
+    {{python}} -m minimoe.course.site serve {{args}}
+
+# Time the MoE layer beside a dense FFN, Hugging Face's Mixtral block and a per-expert loop (--quick: a subset)
+bench *args:
+    {{python}} -m minimoe.bench {{args}}
+
+# Copy the latest benchmark (runs/bench/) into docs/performance/, the site's performance page
+record-bench *args:
+    {{python}} -m minimoe.course.site record-bench {{args}}
 
 # Regenerate every lab page's output blocks from real runs (--phase N, --only NAME, --check)
 docs-outputs *args:

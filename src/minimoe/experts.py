@@ -5,9 +5,11 @@ Transformer"):
 
     ffn(x) = (silu(x @ W_gate) * (x @ W_up)) @ W_down
 
-Stacking the E experts' weights into (E, D, F) and (E, F, D) tensors lets one grouped matmul
-run every expert at once over tokens sorted by expert (see dispatch.py), instead of a Python
-loop over experts.
+Stacking the E experts' weights into (E, D, F) and (E, F, D) tensors lets every expert run at
+once, instead of a Python loop over experts: grouped matmuls over tokens sorted by expert, or
+the very same `swiglu` batched over a leading E axis when each expert's tokens are padded to a
+common count (dispatch.py chooses). Autograd differentiates both; a hand-written backward that
+saved fewer tensors was measured slower (it recomputes silu(g) * u), so there is none.
 
 `init="same"` starts every expert from one random draw. Averaging experts (phase 39) is only a
 fair test when they started equal: independently drawn experts average to weights about
@@ -22,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .kernels import grouped_mm, grouped_mm_wgrad
+from .kernels import grouped_mm
 
 
 def init_ffn_weights(n: int, width: int, hidden: int, depth_scale: float,
@@ -43,44 +45,6 @@ def swiglu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: to
     return (F.silu(x @ w_gate) * (x @ w_up)) @ w_down
 
 
-class _SwiGLUExperts(torch.autograd.Function):
-    """All E experts' SwiGLU as one autograd node, on rows grouped by expert.
-
-    Two layouts of the rows (dispatch.py picks one):
-      ragged  x_AD, offsets_E: each expert's rows contiguous, any number of them (grouped matmuls);
-      padded  x_ECD: C rows per expert, unused rows zero (batched matmuls, one call for all E).
-
-    Written by hand rather than left to autograd because it saves only x, g and u (autograd
-    would also keep silu(g) and h) and computes h again in the backward pass: an elementwise
-    op is cheaper than holding another (A, F) tensor. Backward, with h = silu(g) * u, y = h @ W_down:
-        dW_down = h^T dy           dh = dy W_down^T
-        dg = dh * u * silu'(g)     du = dh * silu(g)
-        dW_gate = x^T dg           dW_up = x^T du           dx = dg W_gate^T + du W_up^T
-    """
-
-    @staticmethod
-    def forward(ctx, x, w_gate_EDF, w_up_EDF, w_down_EFD, offsets_E):
-        mm = torch.bmm if offsets_E is None else (lambda a, w: grouped_mm(a, w, offsets_E))
-        g, u = mm(x, w_gate_EDF), mm(x, w_up_EDF)
-        ctx.save_for_backward(x, g, u, w_gate_EDF, w_up_EDF, w_down_EFD, offsets_E)
-        return mm(F.silu(g) * u, w_down_EFD)
-
-    @staticmethod
-    def backward(ctx, dy):
-        x, g, u, w_gate_EDF, w_up_EDF, w_down_EFD, offsets_E = ctx.saved_tensors
-        if offsets_E is None:
-            mm, wgrad = torch.bmm, (lambda a, b: torch.bmm(a.transpose(1, 2), b))
-        else:
-            mm, wgrad = (lambda a, w: grouped_mm(a, w, offsets_E)), (lambda a, b: grouped_mm_wgrad(a, b, offsets_E))
-        silu_g = F.silu(g)
-        dw_down = wgrad(silu_g * u, dy)
-        dh = mm(dy, w_down_EFD.transpose(-2, -1))
-        dg = torch.ops.aten.silu_backward(dh * u, g)  # dh * u * silu'(g), fused
-        du = dh * silu_g
-        dx = mm(dg, w_gate_EDF.transpose(-2, -1)) + mm(du, w_up_EDF.transpose(-2, -1))
-        return dx, wgrad(x, dg), wgrad(x, du), dw_down, None
-
-
 class Experts(nn.Module):
     """E SwiGLU experts: w_gate_EDF, w_up_EDF, w_down_EFD."""
 
@@ -96,9 +60,15 @@ class Experts(nn.Module):
         return self.w_gate_EDF.shape[0]
 
     def forward(self, x: torch.Tensor, offsets_E: torch.Tensor | None = None) -> torch.Tensor:
-        """Every expert on its own rows: x_AD sorted by expert with offsets_E[e] the end row of expert
-        e's group (ragged), or x_ECD with C rows per expert and offsets_E None (padded)."""
-        return _SwiGLUExperts.apply(x, self.w_gate_EDF, self.w_up_EDF, self.w_down_EFD, offsets_E)
+        """Every expert on its own rows, in one of the two layouts dispatch.py builds:
+
+        ragged  x_AD sorted by expert, offsets_E[e] the end row of expert e: three grouped matmuls;
+        padded  x_ECD, C rows per expert (offsets_E None): the dense SwiGLU itself, batched over E.
+        """
+        if offsets_E is None:
+            return swiglu(x, self.w_gate_EDF, self.w_up_EDF, self.w_down_EFD)  # (E,C,D) @ (E,D,F): bmm
+        h_AF = F.silu(grouped_mm(x, self.w_gate_EDF, offsets_E)) * grouped_mm(x, self.w_up_EDF, offsets_E)
+        return grouped_mm(h_AF, self.w_down_EFD, offsets_E)
 
     def one(self, e: int, x_TD: torch.Tensor) -> torch.Tensor:
         """Expert e alone on x_TD (used by the reference loop and the soft-gating path)."""

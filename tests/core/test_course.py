@@ -216,3 +216,17 @@ def test_cli_errors_are_one_line_with_exit_2(repo, monkeypatch, capsys):
     assert course_main(["grade", "nobody"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+
+
+def test_ctrl_c_during_grading_writes_nothing(repo, monkeypatch, capsys):
+    monkeypatch.chdir(repo)
+    learners.new_learner(repo, "eve")
+    _fill_notes(repo, "eve", "36-03")
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(grading, "run_detectors", interrupted)
+    assert course_main(["grade", "eve"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not (repo / "learners/eve/phase-36/notes/grade.json").exists()

@@ -1,11 +1,11 @@
-"""The fast dispatch equals the plain reference loop, forward and backward."""
+"""The fast dispatch equals the plain reference loop, forward and backward, in both row layouts."""
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minimoe.dispatch import moe_forward, moe_forward_reference, soft_forward
+from minimoe.dispatch import choose_layout, moe_forward, moe_forward_reference, soft_forward
 from minimoe.experts import Experts
 from minimoe.kernels import grouped_mm, grouped_mm_loop
 from minimoe.router import route
@@ -20,29 +20,66 @@ def _grads(fn, x, w, experts):
     return y.detach(), x.grad, w.grad, [p.grad.clone() for p in experts.parameters()]
 
 
+def _assert_same(fast, ref):
+    for a, b in zip(fast[:3], ref[:3]):  # output, d x, d combine weights
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    for a, b in zip(fast[3], ref[3]):  # d w_gate, d w_up, d w_down
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 @settings(max_examples=25, deadline=None)
-@given(T=st.integers(1, 40), E=st.integers(1, 12), D=st.integers(1, 8), F=st.integers(1, 8), data=st.data())
-def test_fast_dispatch_equals_reference_loop(T, E, D, F, data):
+@given(T=st.integers(1, 40), E=st.integers(1, 12), D=st.sampled_from([1, 3, 4, 8]), F=st.sampled_from([1, 4, 5, 8]),
+       layout=st.sampled_from(["ragged", "padded", None]), data=st.data())
+def test_fast_dispatch_equals_reference_loop(T, E, D, F, layout, data):
+    """Any routing, including experts with no tokens; D, F % 4 == 0 runs torch._grouped_mm, else the loop."""
     K = data.draw(st.integers(1, E))
     torch.manual_seed(data.draw(st.integers(0, 1000)))
     experts = Experts(E, D, F)
     x = torch.randn(T, D)
-    r = route(torch.randn(T, E), K)
+    r = route(torch.randn(T, E) * data.draw(st.sampled_from([1.0, 10.0])), K)  # x10: uneven loads
     w = r.weights_TK.detach()
-    fast = _grads(lambda x, w: moe_forward(x, r.ids_TK, w, experts), x, w, experts)
+    fast = _grads(lambda x, w: moe_forward(x, r.ids_TK, w, experts, layout=layout), x, w, experts)
     ref = _grads(lambda x, w: moe_forward_reference(x, r.ids_TK, w, experts), x, w, experts)
-    for a, b in zip(fast[:3], ref[:3]):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-    for a, b in zip(fast[3], ref[3]):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    _assert_same(fast, ref)
+
+
+@pytest.mark.parametrize("layout", ["ragged", "padded"])
+def test_collapsed_routing_every_token_to_one_expert(layout):
+    experts = Experts(6, 8, 4)
+    x = torch.randn(30, 8)
+    ids = torch.full((30, 2), 3)
+    ids[:, 1] = 5  # K = 2: experts 3 and 5 get every token, the other four none
+    w = torch.rand(30, 2)
+    fast = _grads(lambda x, w: moe_forward(x, ids, w, experts, layout=layout), x, w, experts)
+    ref = _grads(lambda x, w: moe_forward_reference(x, ids, w, experts), x, w, experts)
+    _assert_same(fast, ref)
+    assert fast[3][0][[0, 1, 2, 4]].abs().sum() == 0  # experts without tokens get zero gradient
+
+
+def test_layout_choice_follows_the_padding_cost():
+    A = 4096 * 7
+    assert choose_layout(64, A, 500, torch.empty(0)) == "ragged"  # few experts, many rows each
+    assert choose_layout(4096, A, 18, torch.empty(0)) == "padded"  # many experts, a handful of rows each
+    assert choose_layout(4096, A, 4096, torch.empty(0)) == "ragged"  # collapse: padding would be E x T rows
 
 
 @pytest.mark.parametrize("backend", ["torch", "loop"])
-def test_grouped_mm_backends_agree_with_empty_groups(backend):
-    x = torch.randn(10, 8)  # dims divisible by 4: torch._grouped_mm's stride rule
-    w = torch.randn(4, 8, 4)
+def test_grouped_mm_backends_agree_with_empty_groups_forward_and_backward(backend):
+    x = torch.randn(10, 8, requires_grad=True)  # dims divisible by 4: torch._grouped_mm's stride rule
+    w = torch.randn(4, 8, 4, requires_grad=True)
     offsets = torch.tensor([3, 3, 10, 10])  # experts 1 and 3 get no rows
-    torch.testing.assert_close(grouped_mm(x, w, offsets, backend=backend), grouped_mm_loop(x, w, offsets))
+    dy = torch.randn(10, 4)
+    got = torch.autograd.grad(grouped_mm(x, w, offsets, backend=backend), (x, w), dy)
+    want = torch.autograd.grad(grouped_mm_loop(x, w, offsets), (x, w), dy)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+    assert got[1][1].abs().sum() == 0 and got[1][3].abs().sum() == 0  # no rows: zero weight gradient
+
+
+def test_unknown_backend_says_which_exist(monkeypatch):
+    monkeypatch.setenv("MINIMOE_GROUPED_MM", "cuBLAS")
+    with pytest.raises(ValueError, match="torch, triton, loop"):
+        grouped_mm(torch.randn(2, 4), torch.randn(1, 4, 4), torch.tensor([2]))
 
 
 def test_soft_forward_is_probability_weighted_sum_of_all_experts():

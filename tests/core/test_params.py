@@ -6,7 +6,15 @@ from hypothesis import strategies as st
 
 from minimoe.config import Config
 from minimoe.model import MiniLM
-from minimoe.params import count_params, counted_params, token_budget
+from minimoe.params import (
+    count_params,
+    counted_active,
+    counted_params,
+    matched_active_width,
+    steps_for,
+    token_budget,
+)
+from minimoe.params import main as params_main
 
 
 def _active_by_counting(model: MiniLM) -> int:
@@ -48,3 +56,44 @@ def test_token_budgets_under_the_two_contracts():
     assert pc.total > pc.active
     with pytest.raises(ValueError, match="unknown data contract"):
         token_budget(pc, "tokens", 8)
+
+
+def test_counted_active_matches_the_formula_with_shared_experts():
+    cfg = Config().replace(model={"vocab_size": 30}, moe={"experts": 8, "top_k": 2, "shared": 1})
+    model = MiniLM(cfg)
+    assert counted_active(model) == _active_by_counting(model) == count_params(cfg).active
+
+
+def test_steps_for_a_budget_round_up():
+    cfg = Config().replace(train={"batch": 4}, model={"context": 16})
+    assert steps_for(64, cfg) == 1 and steps_for(65, cfg) == 2 and steps_for(0, cfg) == 1
+
+
+def test_matched_active_width_is_k_plus_s_times_f():
+    cfg = Config().replace(moe={"experts": 8, "top_k": 2, "shared": 1, "expert_hidden": 12})
+    assert matched_active_width(cfg) == 36
+
+
+def test_cli_prints_the_split_and_checks_it_against_the_modules(capsys):
+    assert params_main(["--experts", "16", "--top-k", "2", "--shared", "1", "--vocab-size", "40", "--alpha", "10",
+                        "--beta", "5"]) == 0
+    out = capsys.readouterr().out
+    cfg = Config().replace(model={"vocab_size": 40}, moe={"experts": 16, "top_k": 2, "shared": 1})
+    pc = count_params(cfg)
+    assert f"P_total={pc.total:,}" in out and f"P_active={pc.active:,}" in out and "matches the formula" in out
+    for part in ("embeddings", "attention", "norms", "dense ffn", "router", "routed experts", "shared experts", "head"):
+        assert part in out
+    assert f"{token_budget(pc, 'totalDN', 10):,} tokens" in out and f"{token_budget(pc, 'activeDN', 5):,} tokens" in out
+    assert "(K + S) * F = (2 + 1) * 16 = 48" in out
+
+
+def test_cli_dense_model(capsys):
+    assert params_main(["--moe-start-layer", "2", "--dense-hidden", "32", "--vocab-size", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "MoE layers: 0" in out and "100.0% of P_total" in out
+
+
+@pytest.mark.parametrize("argv", [["--top-k", "9"], ["--alpha", "0"], ["--vocab-size", "-1"]])
+def test_cli_refuses_bad_values(argv, capsys):
+    assert params_main(argv) == 2
+    assert capsys.readouterr().err.startswith("error: ")

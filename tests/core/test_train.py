@@ -72,3 +72,26 @@ def test_checkpoint_round_trip_and_refusals(tmp_path, capsys):
     torch.save({"format": "minimoe-checkpoint-1", "obj": Config()}, evil)  # not loadable with weights_only
     with pytest.raises(CheckpointError, match="not a readable"):
         load_checkpoint(str(evil))
+
+
+def test_ctrl_c_during_training_keeps_what_was_measured(tmp_path, monkeypatch, capsys):
+    from minimoe import train as train_mod
+
+    real_step = torch.optim.AdamW.step
+    calls = {"n": 0}
+
+    def step_then_interrupt(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step_then_interrupt)
+    out = tmp_path / "run"
+    code = train_mod.main(["--steps", "50", "--batch", "4", "--eval-tokens", "256", "--threads", "1",
+                           "--out", str(out), "--save", str(tmp_path / "ck.pt")])
+    assert code == 130
+    assert "interrupted at step 5" in capsys.readouterr().err
+    blob = json.loads((out / "telemetry.json").read_text())
+    assert blob["interrupted"] is True and len(blob["history"]) == 5
+    assert not (tmp_path / "ck.pt").exists()  # no checkpoint of a half-finished run

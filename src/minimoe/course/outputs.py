@@ -7,6 +7,7 @@ Each phase folder has an outputs.yaml listing the runs its pages show:
       break: 36-01                      (optional) switched on first, in a scratch copy
       lines: "^step=|^val_loss"         (optional) keep only the lines matching this regex
       image: runs/latest/load.png       (optional) a file the run writes, copied to outputs/<name>.png
+      long: true                        (optional) the run takes minutes: CI's slow tests skip it
 
 A page marks where a block goes:
 
@@ -17,8 +18,10 @@ A page marks where a block goes:
 `just docs-outputs` runs every command in a scratch copy of the course (the checkout is never
 touched), writes labs/<phase>/outputs/<name>.txt, and rewrites the blocks of every page, English
 and Spanish alike, from those files. `--check` runs the commands again and fails when any page
-shows an output that a fresh run does not reproduce. Lines that hold timings are left out, since
-no two runs agree on them.
+shows an output that a fresh run does not reproduce. CI re-runs every output except those marked
+`long` (multi-seed sweeps that take minutes each); `just docs-outputs --check` re-runs them all,
+and the claim tests (tests/phaseNN/test_page_claims.py) check the saved text of every one. Timings are left out (lines starting
+`time:`, and pytest's "in 9.87s"), since no two runs agree on them.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +41,7 @@ from .switch import atomic_write, switch_on
 
 BLOCK_RE = re.compile(r"(<!-- output: ([\w.-]+) -->\n)(.*?)(<!-- /output -->)", re.S)
 TIMING_RE = re.compile(r"^time: ")  # lines a run prints about its own speed
+PYTEST_TIME_RE = re.compile(r" in \d+(?:\.\d+)?s\b")  # pytest's "2 failed in 9.87s": the duration is dropped
 NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 COPY = ("src", "tests", "labs", "justfile", "pyproject.toml")
 
@@ -50,6 +55,7 @@ class OutputSpec:
     lines: str | None = None
     image: str | None = None
     timeout: int = 900
+    long: bool = False  # minutes of CPU: re-run by `just docs-outputs --check`, not by CI
 
     @property
     def txt(self) -> Path:
@@ -67,7 +73,7 @@ def load_specs(root: Path, phase: int | None = None) -> list[OutputSpec]:
             if not isinstance(d, dict) or not {"name", "command"} <= set(d):
                 raise CourseError(f"outputs file {f}: entry {i + 1} needs 'name' and 'command'")
             specs.append(OutputSpec(d["name"], d["command"], pdir, d.get("break"), d.get("lines"),
-                                    d.get("image"), int(d.get("timeout", 900))))
+                                    d.get("image"), int(d.get("timeout", 900)), bool(d.get("long", False))))
     names = [s.name for s in specs]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
@@ -95,14 +101,14 @@ def run_spec(root: Path, spec: OutputSpec, cache: Path) -> tuple[str, Path | Non
             if spec.brk not in cat:
                 raise CourseError(f"output {spec.name}: unknown break {spec.brk}")
             switch_on(cat[spec.brk], tmp)
-        env = {**os.environ, "PYTHONPATH": str(tmp / "src"), "MINIMOE_CACHE": str(cache), "COLUMNS": "100",
+        env = {**os.environ, "PYTHONPATH": str(tmp / "src"), "MINIMOE_CACHE": str(cache), "COLUMNS": "400",
                "PYTHONHASHSEED": "0"}
         env.pop("MINIMOE_GROUPED_MM", None)
         proc = subprocess.run(["just", *shlex.split(spec.command)], cwd=tmp, env=env, capture_output=True,
                               text=True, timeout=spec.timeout)
         out = proc.stdout + (proc.stderr if proc.returncode else "")
         keep = re.compile(spec.lines) if spec.lines else None
-        lines = [ln.rstrip() for ln in out.splitlines()
+        lines = [PYTEST_TIME_RE.sub("", ln.rstrip()) for ln in out.splitlines()
                  if not TIMING_RE.match(ln) and (keep is None or keep.search(ln))]
         text = f"$ just {spec.command}\n" + "\n".join(lines).strip("\n") + "\n"
         image = None
@@ -140,7 +146,9 @@ def generate(root: Path, phase: int | None = None, only: str | None = None, echo
     with tempfile.TemporaryDirectory() as cache:
         for s in specs:
             echo(f"running {s.name}: just {s.command}" + (f"  (break {s.brk} on)" if s.brk else ""))
+            t0 = time.perf_counter()
             text, _ = run_spec(root, s, Path(cache))
+            echo(f"  {time.perf_counter() - t0:.0f} s")
             s.txt.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(s.txt, text.encode("utf-8"))
     texts = {s.name: s.txt.read_text(encoding="utf-8") for s in load_specs(root) if s.txt.is_file()}
@@ -175,9 +183,11 @@ def page_blocks(page: Path) -> dict[str, str]:
     return blocks
 
 
-def check(root: Path, phase: int | None = None, fresh: bool = True, rel: float = 0.02, echo=print) -> list[str]:
+def check(root: Path, phase: int | None = None, fresh: bool = True, rel: float = 0.02, echo=print,
+          skip_long: bool = False) -> list[str]:
     """Problems: a page block that differs from its saved output, or (fresh) a saved output a new run
-    does not reproduce (numbers within `rel` relative tolerance count as equal)."""
+    does not reproduce (numbers within `rel` relative tolerance count as equal; skip_long: outputs
+    marked `long` are not re-run)."""
     specs = load_specs(root, phase)
     saved = {s.name: s.txt.read_text(encoding="utf-8") if s.txt.is_file() else None for s in specs}
     problems = [f"{s.txt.relative_to(root)} is missing: run `just docs-outputs`" for s in specs if saved[s.name] is None]
@@ -189,10 +199,51 @@ def check(root: Path, phase: int | None = None, fresh: bool = True, rel: float =
     if fresh:
         with tempfile.TemporaryDirectory() as cache:
             for s in specs:
-                if saved[s.name] is None:
+                if saved[s.name] is None or (skip_long and s.long):
                     continue
                 echo(f"re-running {s.name}: just {s.command}")
                 text, _ = run_spec(root, s, Path(cache))
                 for d in differences(saved[s.name], text, rel):
                     problems.append(f"{s.name}: a fresh run differs from the page:\n{d}")
     return problems
+
+
+# ---------------------------------------------------------------- reading saved outputs (for claim tests)
+
+def read_output(root: Path, name: str) -> str:
+    """The saved text of output `name` (any phase)."""
+    hits = list(root.glob(f"labs/phase-*/outputs/{name}.txt"))
+    if not hits:
+        raise CourseError(f"no saved output {name!r}: run `just docs-outputs`")
+    return hits[0].read_text(encoding="utf-8")
+
+
+def parse_table(text: str, first_col: str) -> list[dict]:
+    """Rows of the whitespace-separated table whose header line starts with `first_col`."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        cols = line.split()
+        if cols and cols[0] == first_col:
+            rows = []
+            for row in lines[i + 1:]:
+                cells = row.split()
+                if len(cells) != len(cols):
+                    break
+                rows.append({c: _num(v) for c, v in zip(cols, cells)})
+            return rows
+    raise ValueError(f"no table with a first column {first_col!r}")
+
+
+def parse_fields(text: str, line_prefix: str) -> dict[str, float]:
+    """`key=value` pairs of the last line starting with line_prefix (e.g. 'val_loss', 'step=500')."""
+    lines = [ln for ln in text.splitlines() if ln.startswith(line_prefix)]
+    if not lines:
+        raise ValueError(f"no line starting with {line_prefix!r}")
+    return {k: _num(v) for k, v in re.findall(r"(\w+)=\s*(-?[\d.]+(?:e-?\d+)?)", lines[-1])}
+
+
+def _num(v: str):
+    try:
+        return float(v)
+    except ValueError:
+        return v

@@ -1,17 +1,15 @@
 """Grouped matrix multiply: one matmul per expert over that expert's contiguous rows.
 
-    y_AF[rows of expert e]  = x_AD[rows of expert e] @ w_EDF[e]                 grouped_mm
-    dw_EDF[e]               = x_AD[rows of expert e]^T @ dy_AF[rows of expert e] grouped_mm_wgrad
+    y_AF[rows of expert e] = x_AD[rows of expert e] @ w_EDF[e]
 
-`offsets_E` holds the end row of each expert's group (cumulative counts), the layout
-`torch._grouped_mm` uses. `grouped_mm_wgrad` is the weight gradient of `grouped_mm`; the
-experts' backward pass (experts.py) calls it directly. Backends:
+`offsets_E` holds the end row of each expert's group (int32 or int64 cumulative counts), the
+layout `torch._grouped_mm` uses. Every backend is differentiable. Backends:
 
 - `torch`: `torch._grouped_mm` (CPU float32 in torch >= 2.8, CUDA bf16/fp32); the default.
-  On CPU it loops over the groups in C++: fast while each expert gets many rows, about 10 us a
-  group otherwise (dispatch.py switches to a padded batched matmul when groups are small).
-- `triton`: the kernels in `grouped_mm_triton.py` (default on a CUDA device when Triton is
-  installed; tested on CPU with TRITON_INTERPRET=1).
+  On CPU it runs one matmul per group in C++: fast while each expert gets many rows, about
+  10 us a group beyond the arithmetic otherwise (dispatch.py then pads and batches instead).
+- `triton`: the kernels in `grouped_mm_triton.py`, forward and backward (default on a CUDA
+  device when Triton is installed; tested on CPU with TRITON_INTERPRET=1).
 - `loop`: a plain Python loop over experts; the reference the others are tested against, and
   the fallback where neither of the above is available.
 
@@ -27,20 +25,11 @@ import torch
 BACKENDS = ("torch", "triton", "loop")
 
 
-def _bounds(offsets_E: torch.Tensor) -> list[tuple[int, int]]:
-    ends = offsets_E.tolist()
-    return list(zip([0] + ends[:-1], ends))
-
-
 def grouped_mm_loop(x_AD: torch.Tensor, w_EDF: torch.Tensor, offsets_E: torch.Tensor) -> torch.Tensor:
     """Reference: slice each expert's rows and multiply by its weight (a loop over experts)."""
-    parts = [x_AD[s:e] @ w_EDF[i] for i, (s, e) in enumerate(_bounds(offsets_E))]
+    ends = offsets_E.tolist()
+    parts = [x_AD[s:e] @ w_EDF[i] for i, (s, e) in enumerate(zip([0] + ends[:-1], ends))]
     return torch.cat(parts) if parts else x_AD.new_zeros(0, w_EDF.shape[-1])
-
-
-def grouped_mm_wgrad_loop(x_AD: torch.Tensor, dy_AF: torch.Tensor, offsets_E: torch.Tensor) -> torch.Tensor:
-    """Reference: each expert's weight gradient from its own rows; an expert with no rows gets zeros."""
-    return torch.stack([x_AD[s:e].t() @ dy_AF[s:e] for s, e in _bounds(offsets_E)])
 
 
 def _torch_ok(x: torch.Tensor, *dims: int) -> bool:
@@ -50,17 +39,12 @@ def _torch_ok(x: torch.Tensor, *dims: int) -> bool:
     return all(d % (16 // x.element_size()) == 0 for d in dims)
 
 
-def _backend(x: torch.Tensor, backend: str | None) -> str:
-    backend = backend or os.environ.get("MINIMOE_GROUPED_MM") or default_backend(x)
-    if backend not in BACKENDS:
-        raise ValueError(f"MINIMOE_GROUPED_MM={backend!r}: choose one of {', '.join(BACKENDS)}")
-    return backend
-
-
 def grouped_mm(x_AD: torch.Tensor, w_EDF: torch.Tensor, offsets_E: torch.Tensor,
                backend: str | None = None) -> torch.Tensor:
     """x_AD (rows sorted by expert) times each expert's w_EDF[e]; returns y_AF. Differentiable."""
-    backend = _backend(x_AD, backend)
+    backend = backend or os.environ.get("MINIMOE_GROUPED_MM") or default_backend(x_AD)
+    if backend not in BACKENDS:
+        raise ValueError(f"MINIMOE_GROUPED_MM={backend!r}: choose one of {', '.join(BACKENDS)}")
     if backend == "triton":
         from .grouped_mm_triton import grouped_mm_triton
 
@@ -70,21 +54,8 @@ def grouped_mm(x_AD: torch.Tensor, w_EDF: torch.Tensor, offsets_E: torch.Tensor,
     return grouped_mm_loop(x_AD, w_EDF, offsets_E)
 
 
-def grouped_mm_wgrad(x_AD: torch.Tensor, dy_AF: torch.Tensor, offsets_E: torch.Tensor,
-                     backend: str | None = None) -> torch.Tensor:
-    """Per-expert x^T @ dy over each expert's rows: the gradient of grouped_mm's w_EDF; returns dw_EDF."""
-    backend = _backend(x_AD, backend)
-    if backend == "triton":
-        from .grouped_mm_triton import grouped_mm_wgrad_triton
-
-        return grouped_mm_wgrad_triton(x_AD, dy_AF, offsets_E)
-    if backend == "torch" and _torch_ok(x_AD, x_AD.shape[1], dy_AF.shape[1]):
-        # 2-D x 2-D with offsets: the groups split the contraction dimension, one (D, F) result each
-        return torch._grouped_mm(x_AD.t(), dy_AF, offs=offsets_E.to(torch.int32))
-    return grouped_mm_wgrad_loop(x_AD, dy_AF, offsets_E)
-
-
 def default_backend(x: torch.Tensor) -> str:
+    """triton on a CUDA device when it is installed, else torch where its stride rule allows, else loop."""
     if x.is_cuda:
         try:
             import triton  # noqa: F401

@@ -1,0 +1,322 @@
+"""The dispatch benchmark (`just bench`, `python -m minimoe.bench`): one MoE layer's experts, timed
+forward + backward beside its floor and beside other implementations of the same computation.
+
+Columns, all given the same tokens x_TD, the same routing (ids_TK, weights_TK) and the same
+expert weights, so their outputs agree (checked on every cell):
+
+    minimoe     moe_forward (dispatch.py): sort by expert, grouped or padded batched matmuls
+    dense       a SwiGLU FFN of hidden K*F with no routing: the same active FLOPs, the floor
+    hf-eager    transformers' MixtralSparseMoeBlock experts, "eager" backend (a loop over hit experts)
+    hf-grouped  the same, "grouped_mm" backend (sort by expert + torch._grouped_mm), chosen as in
+                transformers v5 by the config's `experts_implementation`
+                (https://huggingface.co/docs/transformers/experts_interface)
+    loop        moe_forward_reference: for each expert, mask its tokens, run it, index_add back
+    router      the router alone (logits, softmax, top-k); every MoE layer adds it, the dense one not
+
+What is measured:
+    time        median of --repeats calls after --warmup calls; columns take turns within each
+                repeat, so a slow patch of the machine hits them alike. ratio = time / dense.
+    peak MB     torch's own allocations during one more call, from torch.profiler's memory events
+                (bytes allocated minus freed, in op order), so it includes the new gradients.
+    others      CPU cores that other processes used while the cell ran (/proc/stat minus this
+                process). Two torch threads on two cores slow down many-fold when anything else
+                runs; cells with others > 0.1 are flagged with '!'.
+
+A loop column (hf-eager, loop) whose single call would take longer than --skip-over seconds is
+skipped, judged from its warmup calls or ahead of time from the same column at the previous E
+(the loops grow linearly with E); the table says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from .dispatch import moe_forward, moe_forward_reference
+from .experts import Experts
+from .moe_block import DenseFFN
+from .router import Router
+
+COLUMNS = ("minimoe", "dense", "hf-eager", "hf-grouped", "loop", "router")
+LOOPS = ("hf-eager", "loop")  # columns whose time grows with E: skipped ahead of time when too slow
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """(busy CPU seconds of the whole machine, CPU seconds of this process)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(n) for n in f.readline().split()[1:]]
+        busy = (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        busy = float("nan")
+    t = os.times()
+    return busy, t.user + t.system
+
+
+def keep_freed_memory() -> str | None:
+    """Make glibc serve big tensors from its heap and keep what is freed (mallopt), for every column.
+
+    By default each tensor over 32 MB gets fresh pages from the kernel (mmap) and gives them back
+    when freed, so the next step faults them in and zeroes them again: at E=4096 that is the
+    400 MB of new expert gradients every step. Returns why it could not, or None.
+    """
+    import ctypes
+    import ctypes.util
+
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's <malloc.h>
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        ok = libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
+    except (OSError, AttributeError):
+        ok = False
+    return None if ok else "--keep-freed-memory needs glibc's mallopt (Linux)"
+
+
+def _hf_experts(experts: Experts, backend: str):
+    """transformers' Mixtral experts holding a copy of `experts`' weights; a string says why not."""
+    try:
+        from transformers import MixtralConfig
+        from transformers.models.mixtral.modeling_mixtral import MixtralExperts
+    except ImportError:
+        return "transformers not installed: pip install -e '.[bench]'"
+    E, D, F = experts.w_gate_EDF.shape
+    cfg = MixtralConfig(hidden_size=D, intermediate_size=F, num_local_experts=E, experts_implementation=backend)
+    hf = MixtralExperts(cfg)
+    with torch.no_grad():  # Mixtral stores (out, in): gate and up stacked along out
+        hf.gate_up_proj.copy_(torch.cat([experts.w_gate_EDF, experts.w_up_EDF], dim=2).transpose(1, 2))
+        hf.down_proj.copy_(experts.w_down_EFD.transpose(1, 2))
+    return hf
+
+
+def make_columns(T: int, E: int, K: int, D: int, F: int, seed: int = 0) -> dict:
+    """name -> a function running one forward + backward and returning the output (or a skip reason)."""
+    torch.manual_seed(seed)
+    x_TD = torch.randn(T, D, requires_grad=True)
+    g_TD = torch.randn(T, D)  # the gradient arriving from above
+    router = Router(D, E, K, init_std=0.01)  # near-uniform routing, as at the start of training
+    r = router(x_TD.detach())
+    ids_TK, w_TK = r.ids_TK, r.weights_TK.detach().requires_grad_(True)
+    experts = Experts(E, D, F)
+    dense = DenseFFN(D, K * F)
+
+    def run(f, *modules, grad=g_TD):
+        def call():
+            y = f()
+            y.backward(grad)
+            for p in (x_TD, w_TK, *(q for m in modules for q in m.parameters())):
+                p.grad = None  # as zero_grad(set_to_none=True): every call allocates its gradients
+            return y.detach()
+        return call
+
+    cols = {
+        "minimoe": run(lambda: moe_forward(x_TD, ids_TK, w_TK, experts), experts),
+        "dense": run(lambda: dense(x_TD), dense),
+        "loop": run(lambda: moe_forward_reference(x_TD, ids_TK, w_TK, experts), experts),
+        "router": run(lambda: router(x_TD).weights_TK, router, grad=torch.randn(T, K)),
+    }
+    for name, backend in (("hf-eager", "eager"), ("hf-grouped", "grouped_mm")):
+        hf = _hf_experts(experts, backend)
+        cols[name] = hf if isinstance(hf, str) else run(lambda hf=hf: hf(x_TD, ids_TK, w_TK), hf)
+    return cols
+
+
+def peak_memory_mb(call) -> float:
+    """Peak of torch's live CPU allocations during one call, relative to its start."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        call()
+    live = peak = 0
+    for ev in sorted(prof.events(), key=lambda e: e.time_range.start):
+        live += ev.self_cpu_memory_usage
+        peak = max(peak, live)
+    return peak / 2**20
+
+
+def _timed(call) -> float:
+    t = time.perf_counter()
+    call()
+    return time.perf_counter() - t
+
+
+def bench_cell(T: int, E: int, K: int, args, estimate: dict) -> dict:
+    """Time every column on one (T, E, K); `estimate` carries each loop column's last seconds per E."""
+    cols = make_columns(T, E, K, args.width, args.hidden)
+    out = {name: {} for name in args.columns}
+    calls = {}
+    for name in args.columns:
+        call = cols[name]
+        if isinstance(call, str):
+            out[name]["skipped"] = call
+        elif name in LOOPS and name in estimate and estimate[name] * E > args.skip_over:
+            out[name]["skipped"] = f"~{estimate[name] * E:.0f} s a call (> --skip-over {args.skip_over:g})"
+        else:
+            calls[name] = call
+    busy0, mine0 = _cpu_seconds()
+    wall0 = time.perf_counter()
+    ref = None
+    for name in list(calls):  # warmup; the first call also checks that the outputs agree
+        y = calls[name]()
+        if name not in ("dense", "router"):
+            ref = y if ref is None else ref
+            out[name]["max_abs_diff"] = float((y - ref).abs().max())
+        seconds = [_timed(calls[name]) for _ in range(max(1, args.warmup))]
+        if name in LOOPS:
+            estimate[name] = min(seconds) / E
+            if min(seconds) > args.skip_over:
+                out[name]["skipped"] = f"one call took {min(seconds):.1f} s (> --skip-over {args.skip_over:g})"
+                del calls[name]
+    times = {name: [] for name in calls}
+    for _ in range(args.repeats):
+        for name, call in calls.items():
+            times[name].append(_timed(call))
+    busy1, mine1 = _cpu_seconds()
+    others = ((busy1 - busy0) - (mine1 - mine0)) / (time.perf_counter() - wall0)
+    for name in calls:
+        ms = 1e3 * statistics.median(times[name])
+        out[name].update(ms=ms, spread_ms=1e3 * (max(times[name]) - min(times[name])),
+                         tokens_per_s=T / ms * 1e3, peak_mb=peak_memory_mb(calls[name]) if args.memory else None)
+    dense_ms = out.get("dense", {}).get("ms")
+    for name in calls:
+        out[name]["ratio"] = out[name]["ms"] / dense_ms if dense_ms else None
+    return {"tokens": T, "experts": E, "top_k": K, "others_cores": others, "columns": out}
+
+
+def _fmt(c: dict, what: str) -> str:
+    if "skipped" in c:
+        return "skipped"
+    if what == "time":
+        return f"{c['ms']:8.1f} ms" + (f" {c['ratio']:5.2f}x" if c.get("ratio") else "       ")
+    mem = f"{c['peak_mb']:6.0f} MB" if c.get("peak_mb") is not None else "       "
+    return f"{c['tokens_per_s'] / 1e3:7.0f}k/s {mem}"
+
+
+def table(cells: list[dict], columns: list[str], what: str) -> str:
+    w = 16 if what == "time" else 18
+    lines = [f"{'T':>5} {'E':>5} {'K':>2} | " + " ".join(f"{n:>{w}}" for n in columns) + "  others"]
+    for cell in cells:
+        row = f"{cell['tokens']:5d} {cell['experts']:5d} {cell['top_k']:2d} | "
+        row += " ".join(f"{_fmt(cell['columns'][n], what):>{w}}" for n in columns)
+        flag = "!" if cell["others_cores"] > 0.1 else " "
+        lines.append(row + f"  {cell['others_cores']:4.2f}{flag}")
+    return "\n".join(lines)
+
+
+def plot(path: Path, cells: list[dict], columns: list[str]) -> None:
+    """Time / dense against E: one panel per (T, K), rows T, columns K; one line per column."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    Ts = sorted({c["tokens"] for c in cells}, reverse=True)
+    Ks = sorted({c["top_k"] for c in cells})
+    fig, axes = plt.subplots(len(Ts), len(Ks), figsize=(3.6 * len(Ks), 3.0 * len(Ts)), squeeze=False,
+                             sharex=True, sharey=True)
+    for (i, T), (j, K) in ((a, b) for a in enumerate(Ts) for b in enumerate(Ks)):
+        ax = axes[i][j]
+        mine = sorted((c for c in cells if (c["tokens"], c["top_k"]) == (T, K)), key=lambda c: c["experts"])
+        for name in columns:
+            pts = [(c["experts"], c["columns"][name].get("ratio")) for c in mine]
+            pts = [(e, r) for e, r in pts if r]
+            if pts and name != "dense":
+                ax.plot(*zip(*pts), marker="o", label=name, ls=":" if name == "router" else "-")
+        ax.axhline(1.0, color="grey", lw=1, ls="--", label="dense (floor)")
+        ax.set(xscale="log", yscale="log", title=f"T={T}, K={K}")
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("experts E")
+    for row in axes:
+        row[0].set_ylabel("time / dense FFN")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _ints(s: str) -> list[int]:
+    return [int(v) for v in s.split(",") if v]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--tokens", type=_ints, default=[4096, 1024], help="T: tokens per call, comma-separated")
+    p.add_argument("--experts", type=_ints, default=[8, 64, 512, 4096], help="E values, comma-separated")
+    p.add_argument("--top-k", type=_ints, default=[1, 2, 7], help="K values, comma-separated")
+    p.add_argument("--width", type=int, default=64, help="D: width of the residual stream")
+    p.add_argument("--hidden", type=int, default=128, help="F: hidden width of one expert")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per column; the median is reported")
+    p.add_argument("--warmup", type=int, default=1, help="untimed calls per column after the first (checking) one")
+    p.add_argument("--skip-over", type=float, default=2.0, help="skip a loop column whose one call takes longer (s)")
+    p.add_argument("--columns", type=lambda s: s.split(","), default=list(COLUMNS),
+                   help=f"columns to run, comma-separated, from {','.join(COLUMNS)}")
+    p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                   help="measure peak memory (one more profiled call per column)")
+    p.add_argument("--keep-freed-memory", action="store_true",
+                   help="glibc keeps freed memory for reuse instead of returning it to the kernel (all columns)")
+    p.add_argument("--quick", action="store_true", help="a small subset: T=1024, E=8,512, K=2, 3 repeats")
+    p.add_argument("--out", default="runs/bench", help="folder for bench.json and bench.png; '' = none")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    unknown = set(args.columns) - set(COLUMNS)
+    if unknown:
+        print(f"error: --columns {','.join(sorted(unknown))}: choose from {','.join(COLUMNS)}")
+        return 2
+    if "dense" not in args.columns:
+        args.columns.insert(0, "dense")  # every ratio is to dense
+    if args.quick:
+        args.tokens, args.experts, args.top_k, args.repeats = [1024], [8, 512], [2], 3
+    torch.set_num_threads(args.threads)
+    if args.keep_freed_memory and (why := keep_freed_memory()):
+        print(f"error: {why}")
+        return 2
+    print(f"forward + backward, fp32, D={args.width}, F={args.hidden}, {args.threads} threads, "
+          f"median of {args.repeats}; ratio = time / dense; others = cores used by other processes"
+          + ("; glibc keeps freed memory" if args.keep_freed_memory else ""))
+    cells = []
+    t0 = time.perf_counter()
+    for T in args.tokens:
+        for K in args.top_k:
+            estimate = {}
+            for E in sorted(args.experts):
+                if K > E:
+                    continue
+                cells.append(bench_cell(T, E, K, args, estimate))
+                print(table(cells[-1:], args.columns, "time").splitlines()[-1], flush=True)
+    print("\ntime per call (ratio to dense):")
+    print(table(cells, args.columns, "time"))
+    print("\nthroughput and peak memory (torch allocations, profiler):")
+    print(table(cells, args.columns, "memory"))
+    for cell in cells:
+        skipped = {n: c["skipped"] for n, c in cell["columns"].items() if "skipped" in c}
+        if skipped:
+            print(f"T={cell['tokens']} E={cell['experts']} K={cell['top_k']} skipped: "
+                  + "; ".join(f"{n}: {why}" for n, why in skipped.items()))
+    print(f"({time.perf_counter() - t0:.0f} s)")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        meta = {"torch": torch.__version__, "threads": args.threads, "width": args.width, "hidden": args.hidden,
+                "repeats": args.repeats, "warmup": args.warmup, "machine": platform.machine(),
+                "processor": platform.processor(), "load_average": os.getloadavg(),
+                "keep_freed_memory": args.keep_freed_memory}
+        (out / "bench.json").write_text(json.dumps({"meta": meta, "cells": cells}, indent=1))
+        plot(out / "bench.png", cells, args.columns)
+        print(f"wrote {out / 'bench.json'}, {out / 'bench.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,283 @@
+"""The course site: assemble the pages from labs/ and docs/, then build or serve them with mkdocs.
+
+The labs live once, in labs/; docs/ holds the pages that are not labs. `stage()` copies both into
+build/site-src/ (git-ignored), mirroring the repository's layout so that a relative link written
+for GitHub (`../../docs/theory/routing-math.md`) works on the site unchanged (site_markdown.py
+rebases the few that must change), and adds what is generated (site_pages.py, site_bench.py):
+
+  index.md, index.es.md         the home page: docs/index.md, its links rebased to the new place
+  labs/phase-*/NN-MM-*.md       each break page gains a "Hints" section from its catalog entry
+  docs/reference/cli.md         the recipes and every command's --help
+  docs/reference/breaks.md      the break catalog, with the hint ladders
+  docs/index.md's phase table   the phases that have pages, each with its breaks
+  docs/performance/index.md     the recorded benchmark's tables (or a note that there is none yet)
+
+It drops the pages' own "**English** · [Español](…)" line (the site has a language switcher) and
+writes build/mkdocs.yml: the repository's mkdocs.yml plus the navigation, discovered from the
+folders, so phases appear on the site as soon as their labs/phase-NN-* folder exists.
+
+    python -m minimoe.course.site build [--no-strict]   stage, then mkdocs build --strict -> site/
+    python -m minimoe.course.site serve [--port N]      stage and serve; re-stage when a page changes
+    python -m minimoe.course.site stage                 only assemble build/site-src and build/mkdocs.yml
+    python -m minimoe.course.site record-bench          copy runs/bench/bench.{json,png} into docs/performance/
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from . import site_bench, site_pages
+from .catalog import CourseError, load_catalog, repo_root
+from .site_markdown import MOVED, PHASE_RE, SWITCH_RE, Linker, es_name, is_es, title_of
+
+ASSETS = (".png", ".svg", ".jpg", ".jpeg", ".gif")
+
+# nav sections after the labs: (title en, title es, pages or a folder with the order of its known pages)
+SECTIONS = (
+    ("Theory", "Teoría", "docs/theory/", ("routing-math.md", "parameters.md")),
+    ("Instructor guide", "Guía del instructor", "docs/instructor-guide.md", ()),
+    ("Reference", "Referencia", "docs/reference/", ("cli.md", "breaks.md", "telemetry.md")),
+    ("Performance", "Rendimiento", "docs/performance/index.md", ()),
+)
+START, LABS = ("Start here", "Empieza aquí"), ("Labs", "Laboratorios")
+
+
+@dataclass
+class Staged:
+    pages: dict[str, str]  # staged path -> Markdown
+    assets: dict[str, Path]  # staged path -> source file
+    notes: list[str] = field(default_factory=list)  # what the staging did that a course author should know
+
+
+def sources(root: Path) -> list[str]:
+    """Every page the site shows, as repository paths: docs/**/*.md and labs/phase-*/*.md."""
+    pages = [p for p in root.glob("docs/**/*.md")] + [p for p in root.glob("labs/phase-*/*.md")]
+    return sorted(p.relative_to(root).as_posix() for p in pages if p.is_file())
+
+
+def asset_files(root: Path) -> dict[str, Path]:
+    found = {}
+    for base in ("docs", "labs"):
+        for p in (root / base).rglob("*"):
+            if p.is_file() and p.suffix.lower() in ASSETS:
+                found[p.relative_to(root).as_posix()] = p
+    return found
+
+
+def stage_pages(root: Path) -> Staged:
+    """Everything the site shows, in memory: staged path -> Markdown, and the images beside it."""
+    catalog = load_catalog(root)
+    by_page = {}
+    for b in catalog.values():
+        if b.lab:
+            by_page[b.lab], by_page[es_name(b.lab)] = (b, "en"), (b, "es")
+    generated = site_pages.generated_pages(root, catalog)
+    src = sources(root)
+    clash = sorted(set(generated) & set(src))
+    if clash:
+        raise CourseError(f"{', '.join(clash)}: generated when the site is built; remove the hand-written copy")
+    assets = asset_files(root)
+    staged = Staged({}, assets)
+    linker = Linker(root, {MOVED.get(s, s) for s in src} | set(generated) | set(assets), staged.notes)
+    for s in src:
+        text = SWITCH_RE.sub("", (root / s).read_text(encoding="utf-8"))
+        lang = "es" if is_es(s) else "en"
+        if s in by_page:
+            text = site_pages.insert_hints(text, *by_page[s])
+        text = site_bench.fill_bench(text, root, lang)
+        text = site_pages.fill_phases(text, root, catalog, lang, s)
+        dest = MOVED.get(s, s)
+        staged.pages[dest] = linker.relink(text, s, dest)
+    for g, text in generated.items():
+        staged.pages[g] = linker.relink(text, g, g)
+    return staged
+
+
+def nav(pages: dict[str, str]) -> tuple[list, dict[str, str]]:
+    """The site's navigation from the staged pages, and the Spanish titles of its sections."""
+    es = {START[0]: START[1], LABS[0]: LABS[1]}
+    items: list = [{START[0]: "index.md"}]
+    phase_dirs = sorted({p.split("/")[1] for p in pages if PHASE_RE.match(p)}, key=lambda d: int(d.split("-")[1]))
+    phases = []
+    for d in phase_dirs:
+        own = sorted(p for p in pages if p.startswith(f"labs/{d}/") and p.count("/") == 2 and not is_es(p))
+        readme = f"labs/{d}/README.md"
+        if readme in own:
+            own.remove(readme)
+            own.insert(0, readme)
+        title = title_of(pages.get(readme, ""), d.replace("-", " ").capitalize())
+        es[title] = title_of(pages.get(es_name(readme), ""), title)
+        phases.append({title: own})
+    items.append({LABS[0]: phases})
+    for en, es_title, where, order in SECTIONS:
+        if where.endswith("/"):
+            found = [p for p in pages if p.startswith(where) and not is_es(p)]
+            listed = [where + o for o in order if where + o in found]
+            entries = listed + sorted(p for p in found if p not in listed)
+        else:
+            entries = [where] if where in pages else []
+        if entries:
+            items.append({en: entries if where.endswith("/") else entries[0]})
+            es[en] = es_title
+    covered = set(_walk(items))
+    rest = sorted(p for p in pages if p.startswith("docs/") and not is_es(p) and p not in covered)
+    items += rest  # a docs page no section names still gets a place
+    return items, es
+
+
+def _walk(items):
+    for it in items:
+        if isinstance(it, str):
+            yield it
+        elif isinstance(it, dict):
+            for v in it.values():
+                yield from ([v] if isinstance(v, str) else _walk(v))
+        elif isinstance(it, list):
+            yield from _walk(it)
+
+
+def _sync(folder: Path, files: dict[str, bytes | Path]) -> None:
+    """Make folder hold exactly these files, rewriting only what changed (mkdocs serve watches mtimes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for rel, content in files.items():
+        path = folder / rel
+        data = content.read_bytes() if isinstance(content, Path) else content
+        if not path.is_file() or path.read_bytes() != data:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    for path in sorted(folder.rglob("*"), reverse=True):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_file() and rel not in files:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+def stage(root: Path, build_dir: Path | None = None, site_dir: Path | None = None, echo=print) -> Path:
+    """Write build/site-src/ and build/mkdocs.yml; return the config's path."""
+    build_dir = build_dir or root / "build"
+    staged = stage_pages(root)
+    files: dict[str, bytes | Path] = {k: v.encode("utf-8") for k, v in staged.pages.items()}
+    files.update(staged.assets)
+    _sync(build_dir / "site-src", files)
+    for n in staged.notes:
+        echo(f"note: {n}")
+    items, es = nav(staged.pages)
+    cfg = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8"))
+    cfg["docs_dir"] = "site-src"
+    cfg["site_dir"] = os.path.relpath(site_dir or root / cfg.get("site_dir", "site"), build_dir)
+    cfg["nav"] = items
+    for plugin in cfg.get("plugins", []):
+        if isinstance(plugin, dict) and "i18n" in plugin:
+            for lang in plugin["i18n"]["languages"]:
+                if lang["locale"] == "es":
+                    lang["nav_translations"] = es
+    out = build_dir / "mkdocs.yml"
+    text = ("# Generated by `python -m minimoe.course.site` from ../mkdocs.yml and the pages it found:\n"
+            "# edit ../mkdocs.yml, not this file.\n" + yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
+    if not out.is_file() or out.read_text(encoding="utf-8") != text:
+        out.write_text(text, encoding="utf-8")
+    return out
+
+
+def _mkdocs(*args: str) -> list[str]:
+    if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("mkdocs_static_i18n") is None:
+        raise CourseError("the site needs mkdocs, mkdocs-material and mkdocs-static-i18n: "
+                          "pip install -e '.[docs]' (or `just setup`)")
+    return [sys.executable, "-m", "mkdocs", *args]
+
+
+def build(root: Path, strict: bool = True, build_dir: Path | None = None, site_dir: Path | None = None,
+          echo=print) -> int:
+    config = stage(root, build_dir, site_dir, echo)
+    return subprocess.run(_mkdocs("build", "-f", str(config), *(["--strict"] if strict else [])), cwd=root,
+                          env=_env()).returncode
+
+
+def _env() -> dict:
+    # Material's end-of-life banner is known (see mkdocs.yml); keep the build's output to the build
+    return {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+
+
+def _fingerprint(root: Path) -> tuple:
+    watched = [root / "mkdocs.yml", root / "justfile"]
+    for base in ("docs", "labs"):
+        watched += [p for p in (root / base).rglob("*") if p.is_file()]
+    return tuple(sorted((str(p), p.stat().st_mtime_ns) for p in watched if p.exists()))
+
+
+def _interrupt(*_):
+    raise KeyboardInterrupt
+
+
+def serve(root: Path, port: int = 8000, echo=print) -> int:
+    """Serve the site; when labs/, docs/ or the config change, stage again (mkdocs serve rebuilds)."""
+    config = stage(root, echo=echo)
+    signal.signal(signal.SIGTERM, _interrupt)  # a terminated serve stops its mkdocs server too
+    proc = subprocess.Popen(_mkdocs("serve", "-f", str(config), "--dev-addr", f"127.0.0.1:{port}"), cwd=root,
+                            env=_env())
+    seen = _fingerprint(root)
+    try:
+        while proc.poll() is None:
+            time.sleep(1.0)
+            now = _fingerprint(root)
+            if now != seen:
+                seen = now
+                try:
+                    stage(root, echo=echo)
+                except CourseError as e:
+                    echo(f"error: {e}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=10)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="minimoe.course.site", description="Build or serve the course site.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("build", help="stage the pages, then mkdocs build --strict into site/")
+    s.add_argument("--no-strict", action="store_true", help="let warnings (e.g. a broken link) pass")
+    s = sub.add_parser("serve", help="stage and serve at http://127.0.0.1:PORT, re-staging when a page changes")
+    s.add_argument("--port", type=int, default=8000)
+    sub.add_parser("stage", help="only assemble build/site-src/ and build/mkdocs.yml")
+    s = sub.add_parser("record-bench", help="copy the latest benchmark (runs/bench/) into docs/performance/")
+    s.add_argument("--from", dest="source", default="runs/bench")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        root = repo_root()
+        if args.cmd == "build":
+            return build(root, strict=not args.no_strict)
+        if args.cmd == "serve":
+            return serve(root, args.port)
+        if args.cmd == "stage":
+            print(f"staged the site: {stage(root).relative_to(root)}")
+            return 0
+        site_bench.record_bench(root, args.source)
+        return 0
+    except CourseError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""`just experiment compression_checks`: the quantities phase 38's and 39's compression detectors read.
+
+For each seed: the model `just compress` trains (phase 39's lab settings: E=16, top-2, expert
+width 16, same init, 300 steps of 16 x 64 tokens), then, each on its own copy of it:
+
+  tern_L0    share of the 4096 held-out tokens whose first-choice expert in the first MoE layer
+             changes after ternary quantisation (38-01's detector: <= 0.005)
+  prune_L0   the same after 50% magnitude pruning (38-02's detector: <= 0.005)
+  prune_x    perplexity after 50% pruning / the original's (39-01's detector: <= 3, LENIENT)
+  prune_uniq distinct tokens in the pruned model's 100-token greedy sample (39-01: >= 5)
+  spread     expert spread after ternary / before, the smaller of the two layers (39-01: >= 0.5)
+
+Run it with a break off and on to see each detector's margin. Trained models are kept in
+$MINIMOE_CACHE (keyed by the config, the seed and the source of everything but compress.py), so a
+run with a compress.py break on reuses the pristine run's models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+COLUMNS = ("tern_L0", "prune_L0", "prune_x", "prune_uniq", "spread")
+FORMATS = {"tern_L0": ".4f", "prune_L0": ".4f", "prune_x": ".2f", "prune_uniq": "d", "spread": ".3f"}
+
+
+def _fingerprint() -> str:
+    """Hash of the package source that training depends on (everything but compress.py and the CLIs around it)."""
+    pkg = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for f in sorted(pkg.glob("**/*.py")):
+        rel = f.relative_to(pkg).as_posix()
+        if rel != "compress.py" and not rel.startswith(("experiments/", "course/")):
+            h.update(rel.encode() + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def lab_model(seed: int, data):
+    """The trained lab model for `seed`, from the cache when it is there."""
+    from ..checkpoint import CheckpointError, save_checkpoint
+    from ..compress import LAB_DEFAULTS
+    from ..config import Config
+    from ..train import train
+
+    d = {"model": {}, "moe": {}, "train": {"threads": 1, "seed": seed}}
+    for key, value in LAB_DEFAULTS.items():
+        section, name = key.split(".")
+        d[section][name] = value
+    cfg = Config().replace(**d)
+    cache = Path(os.environ.get("MINIMOE_CACHE", ".minimoe/cache"))
+    key = hashlib.sha256(json.dumps([cfg.to_dict(), data.vocab, _fingerprint()], sort_keys=True).encode())
+    path = cache / f"compress-lab-{key.hexdigest()[:20]}.pt"
+    if path.is_file():
+        try:
+            return train(cfg.replace(train={"steps": 0, "load": str(path)}), data)
+        except CheckpointError:
+            pass  # a damaged cache entry is trained again
+    res = train(cfg, data)
+    save_checkpoint(str(path), res.model, res.cfg, data.vocab, cfg.train.steps)
+    return res
+
+
+def measure(seed: int) -> dict:
+    import torch
+
+    from ..compress import expert_diversity, prune_magnitude, quantize_ternary, routing_changes, score
+    from ..data import eval_windows, load_dataset
+
+    torch.set_num_threads(1)
+    data = load_dataset("", 64)
+    res = lab_model(seed, data)
+    model, cfg = res.model, res.cfg
+    x_BS, _ = eval_windows(data.val_ids, cfg.model.context, cfg.train.eval_tokens)
+    ternary, pruned = copy.deepcopy(model), copy.deepcopy(model)
+    quantize_ternary(ternary)
+    prune_magnitude(pruned, 0.5)
+    s = score(pruned, data, res.final.perplexity)
+    before, after = expert_diversity(model), expert_diversity(ternary)
+    return {"seed": seed, "tern_L0": routing_changes(model, ternary, x_BS)[0],
+            "prune_L0": routing_changes(model, pruned, x_BS)[0], "prune_x": s.ratio, "prune_uniq": s.unique,
+            "spread": min(a["spread"] / b["spread"] for a, b in zip(after, before))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="experiment compression_checks", description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
+    p.add_argument("--workers", type=int, default=2, help="seeds in parallel, one CPU thread each")
+    args = p.parse_args(argv)
+    with ProcessPoolExecutor(args.workers) as ex:
+        rows = list(ex.map(measure, range(args.seeds)))
+    print("seed  " + "  ".join(f"{c:>10}" for c in COLUMNS))
+    for r in rows:
+        print(f"{r['seed']:>4}  " + "  ".join(f"{r[c]:>10{FORMATS[c]}}" for c in COLUMNS))
+    for name, pick in (("min", min), ("max", max)):
+        print(f"{name:>4}  " + "  ".join(f"{pick(r[c] for r in rows):>10{FORMATS[c]}}" for c in COLUMNS))
+    return 0

@@ -1,0 +1,68 @@
+"""`just experiment router_checks`: the router quantities phase 36's weight and gradient detectors read.
+
+For each seed: a fresh model with the lab's settings (moe-train flags apply) and one batch of
+8 x 64 tokens. Printed per seed:
+
+  grad_k1     the smallest router gradient norm over MoE layers, from the main loss alone, at K=1
+  sum_err_k2  the largest |sum of a token's combine weights - 1| at K=2
+  w_min       the smallest combine weight at K=1 and K=2 (must be >= 0)
+  w_max       the largest combine weight (must be <= 1)
+  p_sum_err   the largest |sum over E of a token's router probabilities - 1|
+
+Run it with a break off and on to see each detector's margin.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..data import Batches, load_dataset
+from ..loss import main_loss_fn
+from ..model import MiniLM
+from ..train import build_parser, config_from_args
+
+
+def measure(cfg, data, seed: int) -> dict:
+    def model_and_batch(top_k):
+        torch.manual_seed(seed)
+        model = MiniLM(cfg.replace(model={"vocab_size": data.vocab_size}, moe={"top_k": top_k}))
+        x, y, _ = Batches(data.train_ids, cfg.model.context, 8, seed).next()
+        return model, x, y
+
+    model, x, y = model_and_batch(1)
+    logits, _ = model(x)
+    main_loss_fn(logits, y).backward()
+    grads = [b.router.weight.grad.norm().item() if b.router.weight.grad is not None else 0.0
+             for b in model.moe_blocks]
+    row = {"grad_k1": min(grads), "sum_err_k2": 0.0, "w_min": float("inf"), "w_max": float("-inf"), "p_sum_err": 0.0}
+    for k in (1, 2):
+        model, x, _ = model_and_batch(k)
+        with torch.no_grad():
+            _, routings = model(x)
+        for r in routings:
+            if k == 2:
+                row["sum_err_k2"] = max(row["sum_err_k2"], (r.weights_TK.sum(-1) - 1).abs().max().item())
+            row["w_min"] = min(row["w_min"], r.weights_TK.min().item())
+            row["w_max"] = max(row["w_max"], r.weights_TK.max().item())
+            row["p_sum_err"] = max(row["p_sum_err"], (r.probs_TE.sum(-1) - 1).abs().max().item())
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
+    p.prog = "experiment router_checks"
+    p.add_argument_group("checks").add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
+    args = p.parse_args(argv)
+    seeds = args.seeds
+    del args.seeds
+    cfg = config_from_args(args)
+    torch.set_num_threads(1)
+    data = load_dataset(cfg.train.data, cfg.model.context)
+    cols = ("grad_k1", "sum_err_k2", "w_min", "w_max", "p_sum_err")
+    print(f"{'seed':>4}  " + "  ".join(f"{c:>10}" for c in cols))
+    rows = [measure(cfg, data, s) for s in range(seeds)]
+    for s, r in enumerate(rows):
+        print(f"{s:>4}  " + "  ".join(f"{r[c]:>10.3g}" for c in cols))
+    for label, pick in (("min", min), ("max", max)):
+        print(f"{label:>4}  " + "  ".join(f"{pick(r[c] for r in rows):>10.3g}" for c in cols))
+    return 0

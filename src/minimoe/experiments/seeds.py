@@ -1,0 +1,59 @@
+"""`just experiment seeds`: one config trained on several seeds, the routing health side by side.
+
+Takes every moe-train flag, plus --seeds N (seeds 0..N-1) and --workers (parallel runs, one
+thread each). Prints, per seed, the numbers the balance detectors read: the worst layer's
+max_load (share of the busiest expert), the mean load CV over MoE layers, dead experts, E_eff
+and the val loss, then the min and max of each column. This is how the labs measure a
+detector's margin: run it with the break off and on, and compare the ranges with the threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+from ..train import build_parser, config_from_args
+
+
+def _one(args: tuple[dict, int]) -> dict:
+    from ..config import Config
+    from ..data import load_dataset
+    from ..train import train
+
+    cfg_dict, seed = args
+    cfg = Config.from_dict(cfg_dict).replace(train={"seed": seed, "threads": 1, "baseline": False, "out": ""})
+    res = train(cfg, load_dataset(cfg.train.data, cfg.model.context))
+    s = res.summary
+    return {"seed": seed, "max_load": s.max_load, "mean_cv": s.mean_cv_pct, "dead": s.dead, "e_eff": s.e_eff,
+            "val_loss": res.final.val_loss}
+
+
+COLUMNS = (("max_load", "{:.3f}"), ("mean_cv", "{:.1f}"), ("dead", "{:d}"), ("e_eff", "{:.2f}"),
+           ("val_loss", "{:.3f}"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
+    p.prog = "experiment seeds"
+    p.description = __doc__.splitlines()[0]
+    extra = p.add_argument_group("seeds")
+    extra.add_argument("--seeds", type=int, default=10, help="train on seeds 0..N-1")
+    extra.add_argument("--workers", type=int, default=2, help="runs in parallel (one thread each)")
+    args = p.parse_args(argv)
+    seeds, workers = args.seeds, args.workers
+    del args.seeds, args.workers
+    try:
+        cfg = config_from_args(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    jobs = [(cfg.to_dict(), s) for s in range(seeds)]
+    with ProcessPoolExecutor(max(1, workers)) as ex:
+        rows = list(ex.map(_one, jobs))
+    print(f"{'seed':>4}  " + "  ".join(f"{name:>8}" for name, _ in COLUMNS))
+    for r in rows:
+        print(f"{r['seed']:>4}  " + "  ".join(f"{fmt.format(r[name]):>8}" for name, fmt in COLUMNS))
+    for label, pick in (("min", min), ("max", max)):
+        print(f"{label:>4}  " + "  ".join(f"{fmt.format(pick(r[name] for r in rows)):>8}" for name, fmt in COLUMNS))
+    return 0

@@ -1,0 +1,351 @@
+"""The course site: both languages have the same pages, headings and outputs; the site shows the
+saved outputs and the hint ladders; it builds with mkdocs --strict; and in a headless browser the
+language switcher leads to the other language and a hint box opens when clicked."""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from minimoe.course import outputs, site, site_bench, site_pages
+from minimoe.course import site_markdown as md
+from minimoe.course.catalog import load_catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+# Pages that may exist in one language only: none so far. Add a repository path here, with the
+# reason beside it, only when a page truly cannot be translated.
+ONE_LANGUAGE_ONLY: set[str] = set()
+
+
+def _pages(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for base in ("labs", "docs") for p in (root / base).rglob("*.md")
+                  if "breaks" not in p.parts and "outputs" not in p.parts)
+
+
+def _english_pages() -> list[str]:
+    return [p for p in _pages(ROOT) if not md.is_es(p) and p not in ONE_LANGUAGE_ONLY
+            and (ROOT / md.es_name(p)).is_file()]
+
+
+def _levels(text: str) -> Counter:
+    return Counter(level for level, _ in md.headings(text))
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    return [(m.group(2), m.group(3)) for m in outputs.BLOCK_RE.finditer(text)]
+
+
+# ---------------------------------------------------------------- the two languages
+
+def test_every_page_has_its_translation():
+    pages = set(_pages(ROOT))
+    english = {p for p in pages if not md.is_es(p)}
+    spanish = {p[: -len(".es.md")] + ".md" for p in pages if md.is_es(p)}
+    missing_es = sorted(english - spanish - ONE_LANGUAGE_ONLY)
+    missing_en = sorted(spanish - english - ONE_LANGUAGE_ONLY)
+    assert not missing_es, f"pages without a Spanish translation (X.es.md): {missing_es}"
+    assert not missing_en, f"Spanish pages without their English page: {missing_en}"
+
+
+@pytest.mark.parametrize("page", _english_pages())
+def test_translation_has_the_same_headings(page):
+    en = (ROOT / page).read_text(encoding="utf-8")
+    es = (ROOT / md.es_name(page)).read_text(encoding="utf-8")
+    assert _levels(en) == _levels(es), (
+        f"{page} and its .es.md have different headings (count per level, outside code blocks):\n"
+        f"en {dict(_levels(en))}: {[t for _, t in md.headings(en)]}\n"
+        f"es {dict(_levels(es))}: {[t for _, t in md.headings(es)]}")
+
+
+@pytest.mark.parametrize("page", _english_pages())
+def test_translation_shows_the_same_output_blocks(page):
+    en = _blocks((ROOT / page).read_text(encoding="utf-8"))
+    es = _blocks((ROOT / md.es_name(page)).read_text(encoding="utf-8"))
+    assert [n for n, _ in en] == [n for n, _ in es], f"{page}: output blocks differ in names or order"
+    for (name, a), (_, b) in zip(en, es):
+        assert a == b, f"{page}: output block {name} differs between English and Spanish: run `just docs-outputs`"
+
+
+# ---------------------------------------------------------------- what the site shows
+
+@pytest.fixture(scope="module")
+def staged():
+    return site.stage_pages(ROOT)
+
+
+def test_site_output_blocks_match_the_saved_outputs(staged):
+    problems = outputs.check(ROOT, fresh=False, echo=lambda *a: None)
+    assert not problems, "\n".join(problems)
+    for page in _pages(ROOT):
+        if page.startswith("labs/"):
+            shown = _blocks(staged.pages[page])
+            assert shown == _blocks((ROOT / page).read_text(encoding="utf-8")), \
+                f"{page}: the site shows other output blocks than the lab page"
+
+
+def test_staged_pages_pair_up_with_the_same_headings(staged):
+    """Generated pages (catalog, CLI, hints) are made in both languages with one structure."""
+    pages = staged.pages
+    for page in ("index.md", "docs/reference/breaks.md", "docs/reference/cli.md"):
+        assert page in pages and md.es_name(page) in pages, f"the site has no {page} in both languages"
+    for page in pages:  # a missing twin is reported by test_every_page_has_its_translation
+        if not md.is_es(page) and md.es_name(page) in pages:
+            assert _levels(pages[page]) == _levels(pages[md.es_name(page)]), f"staged {page}: headings differ"
+
+
+def test_every_break_page_gets_its_hint_ladder(staged):
+    for b in load_catalog(ROOT).values():
+        if not b.lab:
+            continue
+        for page, lang in ((b.lab, "en"), (md.es_name(b.lab), "es")):
+            if page not in staged.pages:
+                continue
+            text = staged.pages[page]
+            word = site_pages.T[lang]["hint"]
+            assert f"## {site_pages.T[lang]['hints']}\n" in text, f"{page}: no hints section"
+            for rung in (1, 2, 3):
+                assert f'??? note "{word} {rung}"\n    {b.hint(rung, lang).splitlines()[0]}' in text
+            assert f"`just hint {b.id}`" in text
+            source = (ROOT / page).read_text(encoding="utf-8")
+            assert f"## {site_pages.T[lang]['hints']}\n" not in source, "hints are added to the staged copy only"
+
+
+def test_the_catalog_page_lists_every_break(staged):
+    for lang, name in (("en", "docs/reference/breaks.md"), ("es", "docs/reference/breaks.es.md")):
+        text = staged.pages[name]
+        for b in load_catalog(ROOT).values():
+            assert f"### {b.id} — {b.t('title', lang)}" in text
+            assert f"`{b.target}`" in text and all(f"`{d}`" in text for d in b.detectors)
+            assert all(f'"{site_pages.T[lang]["hint"]} {r}"' in text for r in (1, 2, 3))
+
+
+def test_the_cli_page_shows_the_real_help(staged):
+    from minimoe.course.cli import build_parser
+
+    text = staged.pages["docs/reference/cli.md"]
+    assert "usage: moe-train" in text and "--aux-alpha" in text
+    for sub in ("list", "break", "hint", "grade", "gradebook", "verify"):
+        assert f"### `minimoe.course {sub}`" in text
+    assert "usage: minimoe.course" in text and build_parser().prog == "minimoe.course"
+    assert "just moe-train *args" in text and "# Train the toy MoE" in text
+
+
+def test_home_page_is_docs_index_with_its_links_rebased(staged):
+    home = staged.pages["index.md"]
+    assert home.startswith((ROOT / "docs/index.md").read_text(encoding="utf-8").splitlines()[0])
+    assert "](docs/theory/routing-math.md)" in home
+    assert "](labs/phase-36-routing-and-balance/00-moe-on-the-grammar-tutor.md)" in home
+    assert "docs/index.md" not in staged.pages and "index.es.md" in staged.pages
+    assert "<!-- phases -->" not in home and "36-01" in home
+
+
+def test_language_switch_lines_are_left_to_the_site_switcher(staged):
+    for page, text in staged.pages.items():
+        assert not re.search(r"^\*\*English\*\* · \[Español\]|^\[English\]\(.*\) · \*\*Español\*\*", text, re.M), page
+
+
+def test_links_are_rebased_and_pending_phases_shown_as_text():
+    notes = []
+    linker = md.Linker(ROOT, {"index.md", "docs/theory/routing-math.md", "labs/phase-36-x/README.md"}, notes)
+    page = "labs/phase-36-y/a.es.md"
+    untranslated = linker.relink("[x](../phase-36-x/README.es.md)", page, page)
+    assert untranslated == "[x](../phase-36-x/README.md)"  # the Spanish site falls back to the English page
+    text = ("[math](theory/routing-math.md#the-z-loss) [up](../labs/phase-99-later/README.md) "
+            "[code](../src/minimoe/loss.py) `[not a link](x.md)` [web](https://example.org)\n")
+    out = linker.relink(text, "docs/index.md", "index.md")
+    assert "[math](docs/theory/routing-math.md#the-z-loss)" in out
+    assert "up " in out and "phase-99" not in out and notes  # a phase not written yet: plain text
+    assert "code (`src/minimoe/loss.py`)" in out  # the site does not host the source
+    assert "`[not a link](x.md)`" in out and "[web](https://example.org)" in out
+
+
+def test_nav_discovers_every_phase_folder():
+    pages = {p: f"# {p}\n" for p in ("index.md", "docs/theory/routing-math.md", "docs/theory/parameters.md")}
+    for phase, title_en, title_es in ((36, "Phase 36 — A", "Fase 36 — A"), (37, "Phase 37 — B", "Fase 37 — B")):
+        d = f"labs/phase-{phase}-x"
+        pages[f"{d}/README.md"], pages[f"{d}/README.es.md"] = f"# {title_en}\n", f"# {title_es}\n"
+        pages[f"{d}/00-lab.md"] = pages[f"{d}/{phase}-01-break.md"] = "# page\n"
+    nav, es = site.nav(pages)
+    labs = next(item["Labs"] for item in nav if isinstance(item, dict) and "Labs" in item)
+    assert labs == [{"Phase 36 — A": ["labs/phase-36-x/README.md", "labs/phase-36-x/00-lab.md",
+                                      "labs/phase-36-x/36-01-break.md"]},
+                    {"Phase 37 — B": ["labs/phase-37-x/README.md", "labs/phase-37-x/00-lab.md",
+                                      "labs/phase-37-x/37-01-break.md"]}]
+    assert es["Phase 37 — B"] == "Fase 37 — B" and es["Labs"] == "Laboratorios"
+    assert nav[0] == {"Start here": "index.md"}
+    assert {"Theory": ["docs/theory/routing-math.md", "docs/theory/parameters.md"]} in nav
+
+
+def test_telemetry_page_names_every_field(tmp_path):
+    import dataclasses
+
+    from minimoe.config import Config
+    from minimoe.telemetry import HealthSummary, LayerHealth
+    from minimoe.train import train, write_outputs
+
+    cfg = Config().replace(train={"steps": 2, "eval_tokens": 256, "threads": 1, "log_every": 1})
+    write_outputs(train(cfg), str(tmp_path))
+    blob = json.loads((tmp_path / "telemetry.json").read_text())
+    names = {f.name for cls in (LayerHealth, HealthSummary) for f in dataclasses.fields(cls)}
+    names |= set(blob) | set(blob["history"][0]) | set(blob["log"][0]) | set(blob["params"])
+    for page in ("docs/reference/telemetry.md", "docs/reference/telemetry.es.md"):
+        text = (ROOT / page).read_text(encoding="utf-8")
+        missing = sorted(n for n in names if f"`{n}`" not in text)
+        assert not missing, f"{page} does not describe these telemetry fields: {missing}"
+
+
+def test_no_benchmark_recorded_yet_is_said_in_both_languages(tmp_path):
+    (tmp_path / "docs" / "performance").mkdir(parents=True)
+    for lang in ("en", "es"):
+        assert site_bench.T[lang]["bench_none"].split(".")[0] in site_bench.bench_section(tmp_path, lang)
+
+
+def test_a_recorded_benchmark_shows_its_tables_and_plot(tmp_path):
+    from minimoe.course.catalog import CourseError
+
+    (tmp_path / "docs" / "performance").mkdir(parents=True)
+    with pytest.raises(CourseError, match="run `just bench` first"):
+        site_bench.record_bench(tmp_path, echo=lambda *a: None)
+    runs = tmp_path / "runs" / "bench"
+    runs.mkdir(parents=True)
+    (runs / "bench.json").write_text('{"meta": {}, "cells": [{"tokens": 1}]}')
+    with pytest.raises(CourseError, match="not in the format"):
+        site_bench.record_bench(tmp_path, echo=lambda *a: None)
+    cell = {"tokens": 1024, "experts": 8, "top_k": 2, "others_cores": 0.0, "columns": {
+        "minimoe": {"ms": 12.5, "ratio": 1.5, "tokens_per_s": 81920.0, "peak_mb": 4.0},
+        "dense": {"ms": 8.3, "ratio": 1.0, "tokens_per_s": 123000.0, "peak_mb": 4.0},
+        "loop": {"skipped": "one call took 3.0 s (> --skip-over 2)"}}}
+    meta = {"torch": "2.13.0+cpu", "threads": 2, "width": 64, "hidden": 128, "repeats": 5, "machine": "x86_64",
+            "load_average": [0.5, 0.4, 0.3]}
+    (runs / "bench.json").write_text(json.dumps({"meta": meta, "cells": [cell]}))
+    (runs / "bench.png").write_bytes(b"\x89PNG")
+    site_bench.record_bench(tmp_path, echo=lambda *a: None)
+    assert (tmp_path / "docs" / "performance" / "bench.png").is_file()
+    for lang in ("en", "es"):
+        text = site_bench.bench_section(tmp_path, lang)
+        assert "12.5 ms  1.50x" in text and "loop: one call took 3.0 s" in text and "](bench.png)" in text
+
+
+# ---------------------------------------------------------------- the build and a browser
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory):
+    """The site, built once per test session (shared by the xdist workers through a lock)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "minimoe-site"
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / "result.json"
+        if not done.is_file():
+            rc = site.build(ROOT, strict=True, build_dir=shared / "build", site_dir=shared / "site",
+                            echo=lambda *a: None)
+            done.write_text(json.dumps({"rc": rc}))
+        rc = json.loads(done.read_text())["rc"]
+    return rc, shared / "site"
+
+
+def test_mkdocs_build_strict_succeeds(built_site):
+    rc, out = built_site
+    assert rc == 0, "mkdocs build --strict failed: run `just docs` to see the warnings"
+    for page in ("index.html", "es/index.html", "labs/phase-36-routing-and-balance/index.html",
+                 "labs/phase-36-routing-and-balance/36-01-zeroed-aux-loss/index.html",
+                 "es/labs/phase-36-routing-and-balance/36-01-zeroed-aux-loss/index.html",
+                 "docs/reference/breaks/index.html", "es/docs/theory/routing-math/index.html"):
+        assert (out / page).is_file(), f"the site has no {page}"
+    index = json.loads((out / "search" / "search_index.json").read_text())
+    assert set(index["config"]["lang"]) >= {"en", "es"}
+    locations = {d["location"] for d in index["docs"]}
+    assert any(loc.startswith("es/") for loc in locations) and any(not loc.startswith("es/") for loc in locations)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file() or not CHROMEDRIVER.is_file():
+        pytest.skip("browser test: /usr/bin/chromium or /usr/bin/chromedriver is absent "
+                    "(apt-get install -y chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="browser test: selenium is not installed "
+                                    "(pip install -e '.[docs]')")
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    profile = tempfile.mkdtemp(prefix="minimoe-chromium-")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}", "--window-size=1280,1000"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture()
+def served(built_site):
+    rc, out = built_site
+    if rc != 0:
+        pytest.fail("the site did not build; see test_mkdocs_build_strict_succeeds")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(out)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def test_browser_language_switcher_and_hint_box(browser, served, tmp_path_factory):
+    from selenium.webdriver.common.by import By
+
+    shots = tmp_path_factory.mktemp("site-screenshots")
+    lab = "labs/phase-36-routing-and-balance/36-01-zeroed-aux-loss/"
+
+    def switcher(lang: str) -> str:
+        links = browser.find_elements(By.CSS_SELECTOR, f"a.md-select__link[hreflang='{lang}']")
+        assert links, f"{browser.current_url}: no language switcher link to '{lang}'"
+        return links[0].get_attribute("href")
+
+    browser.get(served)
+    browser.save_screenshot(str(shots / "home-en.png"))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Start here"
+    assert switcher("es") == served + "es/"
+
+    browser.get(served + "es/")
+    browser.save_screenshot(str(shots / "home-es.png"))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Empieza aquí"
+    assert switcher("en") == served
+
+    browser.get(served + lab)
+    assert switcher("es") == served + "es/" + lab
+    boxes = browser.find_elements(By.CSS_SELECTOR, "article details")
+    assert len(boxes) >= 3, "the lab page has no hint boxes"
+    box = boxes[0]
+    assert not box.get_attribute("open")
+    summary = box.find_element(By.TAG_NAME, "summary")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", summary)
+    summary.click()
+    browser.save_screenshot(str(shots / "lab-en-hint-open.png"))
+    assert box.get_attribute("open") is not None, "clicking the hint box did not open it"
+    assert box.text.startswith("Hint 1")
+
+    browser.get(served + "es/" + lab)
+    browser.save_screenshot(str(shots / "lab-es.png"))
+    assert switcher("en") == served + lab
+    assert browser.find_element(By.CSS_SELECTOR, "article details summary").text == "Pista 1"
+    print(f"screenshots: {shots}")
