@@ -30,10 +30,12 @@ skipped, judged from its warmup calls or ahead of time from the same column at t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -127,11 +129,26 @@ def make_columns(T: int, E: int, K: int, D: int, F: int, seed: int = 0) -> dict:
     return cols
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 for a moment: the profiler's C++ side prints a line to it each time it
+    starts and stops ("USDT: ... profiler_start"), which would bury the table."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def peak_memory_mb(call) -> float:
     """Peak of torch's live CPU allocations during one call, relative to its start."""
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         call()
     live = peak = 0
     for ev in sorted(prof.events(), key=lambda e: e.time_range.start):

@@ -33,3 +33,16 @@ def test_a_fresh_run_reproduces_every_output(phase):
     """Every output but the `long` sweeps (`just docs-outputs --check` re-runs those too)."""
     problems = outputs.check(ROOT, phase=phase, fresh=True, echo=lambda *a: None, skip_long=True)
     assert not problems, "\n".join(problems)
+
+
+def test_filling_one_phase_leaves_other_phases_blocks_and_refuses_unknown_names(tmp_path):
+    from minimoe.course.catalog import CourseError
+
+    page = tmp_path / "labs" / "phase-36-x" / "a.md"
+    page.parent.mkdir(parents=True)
+    page.write_text("<!-- output: mine -->\n<!-- /output -->\n<!-- output: later -->\nold\n<!-- /output -->\n")
+    outputs.fill_pages(tmp_path, {"mine": "$ just x\n1\n"}, {"mine", "later"})
+    assert page.read_text() == ("<!-- output: mine -->\n```text\n$ just x\n1\n```\n<!-- /output -->\n"
+                                "<!-- output: later -->\nold\n<!-- /output -->\n")
+    with pytest.raises(CourseError, match="no output named 'later'"):
+        outputs.fill_pages(tmp_path, {"mine": "$ just x\n1\n"})

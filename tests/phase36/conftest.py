@@ -23,7 +23,7 @@ LAB = Config().replace(
 def lab_run(corpus):
     """lab_run(seed) -> the trained RunResult for that seed (trained once per session)."""
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def run(seed: int):
         return train(LAB.replace(train={"seed": seed}), corpus)
 

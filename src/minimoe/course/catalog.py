@@ -124,7 +124,8 @@ def parse_break(d, path: Path, root: Path) -> Break:
     if not isinstance(mut, dict) or not all(isinstance(mut.get(k), str) and mut[k] for k in ("old", "new")):
         raise CourseError(f"{where}: field 'mutation' needs non-empty 'old' and 'new' strings")
     if "\n" in mut["old"] or "\n" in mut["new"] or mut["old"] in mut["new"] or mut["new"] in mut["old"]:
-        raise CourseError(f"{where}: field 'mutation': old and new must be single-line strings, neither inside the other")
+        raise CourseError(f"{where}: field 'mutation': old and new must be single-line strings, "
+                          "neither inside the other")
     dets = d.get("detectors")
     if not isinstance(dets, list) or not dets or not all(isinstance(x, str) and "::" in x for x in dets):
         raise CourseError(f"{where}: field 'detectors' must list test ids like tests/phase36/test_x.py::test_y")

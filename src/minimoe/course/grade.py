@@ -39,7 +39,8 @@ def test_files(root: Path) -> list[Path]:
 
 
 def compute_manifest(root: Path) -> str:
-    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}" for p in test_files(root)]
+    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}"
+             for p in test_files(root)]
     return "\n".join(lines) + "\n"
 
 
@@ -102,7 +103,8 @@ def grade(root: Path, catalog: dict[str, Break], name: str, run_tests: bool = Tr
     ids = sorted(i for i in ids if i in catalog)
     modified = modified_tests(root)
     result = LearnerGrade(name, datetime.now(timezone.utc).isoformat(timespec="seconds"), not modified, modified)
-    outcomes = run_detectors(root, sorted({x for i in ids for x in catalog[i].detectors}), [0]) if run_tests and ids else []
+    detectors = sorted({x for i in ids for x in catalog[i].detectors})
+    outcomes = run_detectors(root, detectors, [0]) if run_tests and ids else []
     for bid in ids:
         b = catalog[bid]
         fails = [o.detector.split("::")[-1] for o in outcomes if o.detector in b.detectors and not o.passed]
@@ -130,7 +132,8 @@ def table(g: LearnerGrade) -> str:
             f"{'break':<6}  {'detectors':<9}  {'reversal':<15}  {'notes':<5}  {'hints':>5}  {'result':<6}  title"]
     for b in g.breaks:
         rows.append(f"{b.id:<6}  {'green' if b.detectors_pass else 'RED':<9}  {b.reversal:<15}  "
-                    f"{'ok' if b.notes_ok else 'TODO':<5}  {b.hints_used:>3}/3  {'PASS' if b.passed else 'FAIL':<6}  {b.title}")
+                    f"{'ok' if b.notes_ok else 'TODO':<5}  {b.hints_used:>3}/3  "
+                    f"{'PASS' if b.passed else 'FAIL':<6}  {b.title}")
     for b in g.breaks:
         for p in b.notes_problems:
             rows.append(f"  {b.id} notes: {p}")

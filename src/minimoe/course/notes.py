@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .catalog import CourseError, safe_yaml  # noqa: F401  (safe_yaml is re-exported for callers)
-from .catalog import MAX_YAML_BYTES, parse_yaml
+from .catalog import MAX_YAML_BYTES, CourseError, parse_yaml, safe_yaml  # noqa: F401  (safe_yaml is re-exported for callers)
 
 FIELDS = ("bug-id", "concept", "symptom", "hidden_cause", "hint_1", "hint_2", "hint_3", "fix_diff")
 FENCE_RE = re.compile(r"^```ya?ml[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)

@@ -20,8 +20,8 @@ touched), writes labs/<phase>/outputs/<name>.txt, and rewrites the blocks of eve
 and Spanish alike, from those files. `--check` runs the commands again and fails when any page
 shows an output that a fresh run does not reproduce. CI re-runs every output except those marked
 `long` (multi-seed sweeps that take minutes each); `just docs-outputs --check` re-runs them all,
-and the claim tests (tests/phaseNN/test_page_claims.py) check the saved text of every one. Timings are left out (lines starting
-`time:`, and pytest's "in 9.87s"), since no two runs agree on them.
+and the claim tests (tests/phaseNN/test_page_claims.py) check the saved text of every one. Timings are left out
+(lines starting `time:`, and pytest's "in 9.87s"), since no two runs agree on them.
 """
 
 from __future__ import annotations
@@ -37,13 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import CourseError, load_catalog, safe_yaml
-from .switch import atomic_write, switch_on
+from .switch import atomic_write, scratch_copy, switch_on
 
 BLOCK_RE = re.compile(r"(<!-- output: ([\w.-]+) -->\n)(.*?)(<!-- /output -->)", re.S)
 TIMING_RE = re.compile(r"^time: ")  # lines a run prints about its own speed
 PYTEST_TIME_RE = re.compile(r" in \d+(?:\.\d+)?s\b")  # pytest's "2 failed in 9.87s": the duration is dropped
 NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
-COPY = ("src", "tests", "labs", "justfile", "pyproject.toml")
 
 
 @dataclass
@@ -81,21 +80,11 @@ def load_specs(root: Path, phase: int | None = None) -> list[OutputSpec]:
     return specs
 
 
-def _scratch(root: Path, dest: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "outputs", "*.egg-info")
-    for name in COPY:
-        src = root / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=ignore)
-        elif src.is_file():
-            shutil.copy2(src, dest / name)
-
-
 def run_spec(root: Path, spec: OutputSpec, cache: Path) -> tuple[str, Path | None]:
     """Run one output's command in a fresh scratch copy; return its filtered text (and image path)."""
     tmp = Path(tempfile.mkdtemp(prefix="minimoe-out-"))
     try:
-        _scratch(root, tmp)
+        scratch_copy(root, tmp)
         if spec.brk:
             cat = load_catalog(tmp)
             if spec.brk not in cat:
@@ -120,15 +109,19 @@ def run_spec(root: Path, spec: OutputSpec, cache: Path) -> tuple[str, Path | Non
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def fill_pages(root: Path, texts: dict[str, str]) -> list[Path]:
-    """Rewrite the output blocks of every lab page (en and es) from the given texts."""
+def fill_pages(root: Path, texts: dict[str, str], known: set[str] | None = None) -> list[Path]:
+    """Rewrite the output blocks of every lab page (en and es) from the given texts. A block named in
+    `known` (an outputs.yaml entry) with no text yet is left as it is; any other unknown name is an error."""
+    known = set(texts) if known is None else known
     changed = []
     for page in sorted(root.glob("labs/phase-*/*.md")):
         src = page.read_text(encoding="utf-8")
 
-        def sub(m):
+        def sub(m, page=page):
             name = m.group(2)
             if name not in texts:
+                if name in known:
+                    return m.group(0)  # not generated yet (another phase): leave it for its own run
                 raise CourseError(f"{page.relative_to(root)}: no output named {name!r} in outputs.yaml")
             return f"{m.group(1)}```text\n{texts[name]}```\n{m.group(4)}"
 
@@ -151,8 +144,9 @@ def generate(root: Path, phase: int | None = None, only: str | None = None, echo
             echo(f"  {time.perf_counter() - t0:.0f} s")
             s.txt.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(s.txt, text.encode("utf-8"))
-    texts = {s.name: s.txt.read_text(encoding="utf-8") for s in load_specs(root) if s.txt.is_file()}
-    return fill_pages(root, texts)
+    every = load_specs(root)
+    texts = {s.name: s.txt.read_text(encoding="utf-8") for s in every if s.txt.is_file()}
+    return fill_pages(root, texts, {s.name for s in every})
 
 
 def differences(a: str, b: str, rel: float = 0.0) -> list[str]:
@@ -190,7 +184,8 @@ def check(root: Path, phase: int | None = None, fresh: bool = True, rel: float =
     marked `long` are not re-run)."""
     specs = load_specs(root, phase)
     saved = {s.name: s.txt.read_text(encoding="utf-8") if s.txt.is_file() else None for s in specs}
-    problems = [f"{s.txt.relative_to(root)} is missing: run `just docs-outputs`" for s in specs if saved[s.name] is None]
+    problems = [f"{s.txt.relative_to(root)} is missing: run `just docs-outputs`"
+                for s in specs if saved[s.name] is None]
     for page in sorted(root.glob("labs/phase-*/*.md")):
         for name, shown in page_blocks(page).items():
             if name in saved and saved[name] is not None and shown != saved[name]:

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import tempfile
 from datetime import datetime, timezone
@@ -143,3 +144,18 @@ def pick_blind(breaks: list[Break], root: Path, rng: random.Random | None = None
         raise CourseError("every break of that phase is already on or its line was edited; "
                           "`just break off --all` first")
     return (rng or random.SystemRandom()).choice(candidates)
+
+
+SCRATCH = ("src", "tests", "labs", "justfile", "pyproject.toml")  # what a run of the course needs
+
+
+def scratch_copy(root: Path, dest: Path) -> None:
+    """Copy the course (package, tests, labs, justfile) into dest, for runs that must not touch the
+    checkout: the verifier and the lab-output generator. Saved outputs and caches are left behind."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "outputs", "*.egg-info")
+    for name in SCRATCH:
+        src = root / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=ignore)
+        elif src.is_file():
+            shutil.copy2(src, dest / name)

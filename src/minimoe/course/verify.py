@@ -16,7 +16,6 @@ of 1-3 is reported and makes the command exit non-zero; CI runs it.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -24,9 +23,7 @@ from pathlib import Path
 
 from .catalog import Break
 from .runner import Outcome, run_detectors
-from .switch import status, switch_off, switch_on
-
-COPY = ("src", "tests", "labs", "pyproject.toml")
+from .switch import scratch_copy, status, switch_off, switch_on
 
 
 @dataclass
@@ -44,16 +41,6 @@ class Report:
         return not self.failures
 
 
-def _copy_tree(root: Path, dest: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "outputs", "*.egg-info")
-    for name in COPY:
-        src = root / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=ignore)
-        elif src.is_file():
-            shutil.copy2(src, dest / name)
-
-
 def _track(report: Report, outcomes: list[Outcome]) -> None:
     for o in outcomes:
         report.slowest[o.detector] = max(report.slowest.get(o.detector, 0.0), o.seconds)
@@ -66,7 +53,7 @@ def verify(root: Path, catalog: dict[str, Break], breaks: list[Break], seeds: li
     report = Report(seeds, detectors)
     with tempfile.TemporaryDirectory(prefix="minimoe-verify-") as tmp:
         copy = Path(tmp)
-        _copy_tree(root, copy)
+        scratch_copy(root, copy)
         for b in catalog.values():
             if status(b, copy) == "on":
                 echo(f"note: {b.id} is on in this checkout; verifying with it switched off in the scratch copy")

@@ -9,7 +9,6 @@ detector's margin: run it with the break off and on, and compare the ranges with
 
 from __future__ import annotations
 
-import argparse
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
