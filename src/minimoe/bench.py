@@ -226,6 +226,43 @@ def table(cells: list[dict], columns: list[str], what: str) -> str:
     return "\n".join(lines)
 
 
+def goals(cells: list[dict]) -> str:
+    """The course's speed goals, each judged on the cells that were run (its worst cell is shown):
+
+    G1  minimoe within 1.3x of dense for E <= 64      G2  within 1.5x of dense at E = 512
+    G3  faster than every Hugging Face column that ran, in every cell
+    G4  E = 4096 within 3x of E = 64 at the same T and K (the cost of many experts)
+    """
+    def ms(c, name):
+        return c["columns"].get(name, {}).get("ms")
+
+    def worst(rows, limit):  # rows: (value, where); judged on the largest value
+        if not rows:
+            return "not measured (no such cell)", "-"
+        v, where = max(rows)
+        return f"{v:.2f}x at {where}", "met" if v <= limit else "NOT met"
+
+    def at(c):
+        return f"T={c['tokens']} E={c['experts']} K={c['top_k']}"
+
+    mine = [c for c in cells if ms(c, "minimoe") and ms(c, "dense")]
+    g1 = [(ms(c, "minimoe") / ms(c, "dense"), at(c)) for c in mine if c["experts"] <= 64]
+    g2 = [(ms(c, "minimoe") / ms(c, "dense"), at(c)) for c in mine if c["experts"] == 512]
+    g3 = [(ms(c, "minimoe") / ms(c, hf), f"{at(c)} vs {hf}") for c in mine for hf in ("hf-eager", "hf-grouped")
+          if ms(c, hf)]
+    by = {(c["tokens"], c["experts"], c["top_k"]): c for c in mine}
+    g4 = [(ms(c, "minimoe") / ms(by[(T, 64, K)], "minimoe"), f"T={T} K={K}")
+          for (T, E, K), c in by.items() if E == 4096 and (T, 64, K) in by]
+    lines = [f"{'goal':<48} {'worst cell':<44} verdict"]
+    for name, rows, limit in (("G1 within 1.3x of dense, E <= 64", g1, 1.3),
+                              ("G2 within 1.5x of dense, E = 512", g2, 1.5),
+                              ("G3 faster than Hugging Face's block (ratio < 1)", g3, 1.0),
+                              ("G4 E = 4096 within 3x of E = 64", g4, 3.0)):
+        measured, verdict = worst(rows, limit)
+        lines.append(f"{name:<48} {measured:<44} {verdict}")
+    return "\n".join(lines)
+
+
 def plot(path: Path, cells: list[dict], columns: list[str]) -> None:
     """Time / dense against E: one panel per (T, K), rows T, columns K; one line per column."""
     import matplotlib
@@ -316,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(cells, args.columns, "time"))
     print("\nthroughput and peak memory (torch allocations, profiler):")
     print(table(cells, args.columns, "memory"))
+    print("\nthe course's speed goals (the worst cell of each):")
+    print(goals(cells))
     for cell in cells:
         skipped = {n: c["skipped"] for n, c in cell["columns"].items() if "skipped" in c}
         if skipped:

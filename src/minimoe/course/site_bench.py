@@ -29,6 +29,7 @@ T = {
         "bench_time": "Time per call, forward + backward (ratio to the dense FFN):",
         "bench_memory": "Throughput and peak memory (torch's allocations, from the profiler):",
         "bench_plot": "Time per call divided by the dense FFN's, against the number of experts",
+        "bench_goals": "The course's speed goals, judged on this run (each goal's worst cell):",
     },
     "es": {
         "bench_none": "Todavía no se ha registrado ninguna medida. Ejecuta `just bench` (escribe "
@@ -40,13 +41,14 @@ T = {
         "bench_time": "Tiempo por llamada, forward + backward (cociente respecto a la FFN densa):",
         "bench_memory": "Rendimiento y pico de memoria (reservas de torch, según el profiler):",
         "bench_plot": "Tiempo por llamada dividido por el de la FFN densa, frente al número de expertos",
+        "bench_goals": "Los objetivos de velocidad del curso, juzgados sobre esta ejecución (la peor celda de cada uno):",
     },
 }
 
 
 def bench_markdown(data: dict, lang: str, plot: bool) -> str:
     """The recorded benchmark as the page shows it: its two tables, as `just bench` prints them."""
-    from ..bench import table
+    from ..bench import goals, table
 
     t = T[lang]
     try:
@@ -57,6 +59,7 @@ def bench_markdown(data: dict, lang: str, plot: bool) -> str:
             k: meta.get(k, "?") for k in ("torch", "threads", "width", "hidden", "repeats", "machine")}), ""]
         out += [t["bench_time"], ""] + code_block(table(cells, columns, "time"))
         out += [t["bench_memory"], ""] + code_block(table(cells, columns, "memory"))
+        out += [t["bench_goals"], ""] + code_block(goals(cells))
         skipped = [f"T={c['tokens']} E={c['experts']} K={c['top_k']} skipped: "
                    + "; ".join(f"{n}: {v['skipped']}" for n, v in c["columns"].items() if "skipped" in v)
                    for c in cells if any("skipped" in v for v in c["columns"].values())]

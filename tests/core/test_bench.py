@@ -1,0 +1,51 @@
+"""The benchmark command: a tiny run writes its table, JSON and plot, and the speed goals are judged
+on the cells that ran. No timing is asserted: speed claims live in `just bench`, not in tests."""
+
+import json
+
+from minimoe import bench
+
+
+def _cell(E, K, minimoe, dense, hf=None, T=4096):
+    cols = {"minimoe": {"ms": minimoe}, "dense": {"ms": dense}}
+    if hf is not None:
+        cols["hf-grouped"] = {"ms": hf}
+    return {"tokens": T, "experts": E, "top_k": K, "columns": cols, "others_cores": 0.0}
+
+
+def _verdicts(text):
+    return {line[:2]: line.split()[-1] for line in text.splitlines()[1:]}
+
+
+def test_goals_are_judged_on_the_worst_cell():
+    good = [_cell(8, 2, 1.2, 1.0, hf=2.0), _cell(64, 7, 1.3, 1.0, hf=2.0), _cell(512, 7, 1.5, 1.0, hf=3.0),
+            _cell(4096, 7, 3.9, 1.0, hf=5.0)]
+    assert set(_verdicts(bench.goals(good)).values()) == {"met"}
+    bad = good[:1] + [_cell(64, 7, 1.31, 1.0, hf=1.2)] + good[2:3] + [_cell(4096, 7, 4.0, 1.0, hf=5.0)]
+    text = bench.goals(bad)
+    assert [line.endswith("NOT met") for line in text.splitlines()[1:]] == [True, False, True, True]
+    assert "1.31x at T=4096 E=64 K=7" in text  # G1's worst cell
+    assert "1.09x at T=4096 E=64 K=7 vs hf-grouped" in text  # G3: 1.31 / 1.2
+    assert "3.05x at T=4096 K=7" in text  # G4: 4.0 / 1.31
+
+
+def test_a_missing_cell_is_said_not_measured():
+    text = bench.goals([_cell(8, 2, 1.0, 1.0)])
+    assert text.count("not measured") == 3  # G2, G3 (no Hugging Face column), G4
+
+
+def test_a_tiny_benchmark_run_writes_its_results(tmp_path, capsys):
+    rc = bench.main(["--tokens", "64", "--experts", "4,8", "--top-k", "2", "--repeats", "1", "--warmup", "0",
+                     "--columns", "minimoe,dense,loop,router", "--no-memory", "--threads", "1",
+                     "--out", str(tmp_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "time per call (ratio to dense)" in out and "the course's speed goals" in out
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert [(c["experts"], c["top_k"]) for c in data["cells"]] == [(4, 2), (8, 2)]
+    assert (tmp_path / "bench.png").stat().st_size > 0
+
+
+def test_an_unknown_column_is_refused(capsys):
+    assert bench.main(["--columns", "minimoe,fast"]) == 2
+    assert "--columns fast" in capsys.readouterr().out
