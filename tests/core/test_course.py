@@ -230,3 +230,17 @@ def test_ctrl_c_during_grading_writes_nothing(repo, monkeypatch, capsys):
     assert course_main(["grade", "eve"]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert not (repo / "learners/eve/phase-36/notes/grade.json").exists()
+
+
+def test_the_listing_does_not_give_the_blind_break_away(repo, monkeypatch, capsys):
+    monkeypatch.chdir(repo)
+    assert course_main(["break", "blind", "38", "--seed", "1"]) == 0
+    capsys.readouterr()
+
+    def states(phase):
+        assert course_main(["list", "--phase", phase]) == 0
+        rows = capsys.readouterr().out.splitlines()[1:]
+        return {r.split()[1]: r.split()[2] for r in rows if r[:2].isdigit()}
+
+    assert len(states("38")) >= 2 and set(states("38").values()) == {"?"}
+    assert set(states("36").values()) == {"off"}  # other phases show their state

@@ -33,12 +33,14 @@ def _catalog(root: Path):
 def cmd_list(root, args):
     cat = _catalog(root)
     blind = {k for k, v in read_state(root)["breaks"].items() if v.get("blind")}
+    hidden = {cat[k].phase for k in blind if k in cat}  # all of such a phase read "?", or the list gives it away
     rows = [f"{'phase':<5}  {'id':<6}  {'state':<7}  title"]
     for b in cat.values():
         if args.phase and b.phase != args.phase:
             continue
         st = status(b, root)
-        shown = "?" if b.id in blind else {"on": "ON", "off": "off", "edited": "edited"}[st]
+        known_on = st == "on" and b.id not in blind  # switched on openly: nothing to hide
+        shown = "?" if b.phase in hidden and not known_on else {"on": "ON", "off": "off", "edited": "edited"}[st]
         rows.append(f"{b.phase:<5}  {b.id:<6}  {shown:<7}  {b.t('title', args.lang)}")
     print("\n".join(rows))
     if blind:

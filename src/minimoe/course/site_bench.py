@@ -41,7 +41,8 @@ T = {
         "bench_time": "Tiempo por llamada, forward + backward (cociente respecto a la FFN densa):",
         "bench_memory": "Rendimiento y pico de memoria (reservas de torch, según el profiler):",
         "bench_plot": "Tiempo por llamada dividido por el de la FFN densa, frente al número de expertos",
-        "bench_goals": "Los objetivos de velocidad del curso, juzgados sobre esta ejecución (la peor celda de cada uno):",
+        "bench_goals": "Los objetivos de velocidad del curso, juzgados sobre esta ejecución "
+                       "(la peor celda de cada uno):",
     },
 }
 
