@@ -42,7 +42,7 @@ def test_ladder_loss_improves_while_routing_shrinks():
     order = ["E=64", "E=256", "E=1024", "E=4096"]
     assert rows["E=4096"]["v1"] < rows["E=64"]["v1"]  # loss better at E=4096
     dead = [rows[e]["d1"] for e in order]
-    assert dead == sorted(dead) and rows["E=64"]["d1"] == 0 and rows["E=4096"]["d1"] > 7000
+    assert dead == sorted(dead) and rows["E=64"]["d1"] <= 2 and rows["E=4096"]["d1"] > 7000  # "almost none"
     share = [rows[e]["e1"] / int(e[2:]) for e in order]
     assert share == sorted(share, reverse=True)
     for r in rows.values():
@@ -80,6 +80,8 @@ def test_detector_ranges_separate_at_150_dead():
     assert len(pristine) == len(flipped) == len(unused) == 10
     assert max(r["dead"] for r in pristine) < 150 < min(r["dead"] for r in unused + flipped)
     assert min(r["dead"] for r in flipped) > max(r["dead"] for r in unused)
+    healthy, broken = max(r["dead"] for r in pristine), min(r["dead"] for r in unused + flipped)
+    assert (150 - healthy, broken - 150) == (94, 178)  # README: "150 sits 94 above ... and 178 below"
 
 
 def test_bias_never_used_is_identical_to_no_bias():
