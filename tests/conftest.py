@@ -45,6 +45,24 @@ def corpus():
     return load_dataset("", context=64)
 
 
+@pytest.fixture(scope="session")
+def train_lab(corpus):
+    """train_lab(cfg, seed) -> the RunResult of the lab model `cfg` trained on `seed`, trained once per
+    test session: every detector that asks for the same model and seed shares one run (phases 38 and
+    39 share theirs)."""
+    from minimoe.train import train
+
+    runs = {}
+
+    def run(cfg, seed: int):
+        key = (repr(cfg), seed)
+        if key not in runs:
+            runs[key] = train(cfg.replace(train={"seed": seed}), corpus)
+        return runs[key]
+
+    return run
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _cache_dir(tmp_path_factory):
     """Dense-baseline cache in a temp folder, so tests never read a stale cache."""

@@ -6,12 +6,9 @@ the aux loss the worst layer's busiest expert takes 0.29-0.41 of the held-out to
 0.58-0.93.
 """
 
-import functools
-
 import pytest
 
 from minimoe.config import Config
-from minimoe.train import train
 
 LAB = Config().replace(
     moe={"experts": 4, "top_k": 1, "expert_hidden": 16, "router_init_std": 0.01},
@@ -20,11 +17,6 @@ LAB = Config().replace(
 
 
 @pytest.fixture(scope="session")
-def lab_run(corpus):
+def lab_run(train_lab):
     """lab_run(seed) -> the trained RunResult for that seed (trained once per session)."""
-
-    @functools.cache
-    def run(seed: int):
-        return train(LAB.replace(train={"seed": seed}), corpus)
-
-    return run
+    return lambda seed: train_lab(LAB, seed)

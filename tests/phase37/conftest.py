@@ -8,12 +8,9 @@ experts on 4,096 held-out tokens, summed over both layers (of 512), are 32-65 wi
 with the bias not applied (the same as no balancing) and 407-417 with its update's sign flipped.
 """
 
-import functools
-
 import pytest
 
 from minimoe.config import Config
-from minimoe.train import train
 
 LAB = Config().replace(
     model={"width": 32, "heads": 2, "layers": 2},
@@ -24,11 +21,6 @@ LAB = Config().replace(
 
 
 @pytest.fixture(scope="session")
-def lab_run(corpus):
+def lab_run(train_lab):
     """lab_run(seed) -> the trained RunResult for that seed (trained once per session)."""
-
-    @functools.cache
-    def run(seed: int):
-        return train(LAB.replace(train={"seed": seed}), corpus)
-
-    return run
+    return lambda seed: train_lab(LAB, seed)

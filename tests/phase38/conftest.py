@@ -7,14 +7,13 @@ the load-telemetry detectors: they check what the telemetry counts, which needs 
 
 COMPRESS_LAB is the model `just compress` trains and compresses (phase 39's lab settings): E=16
 experts, top-2, expert width 16, every expert starting from the same init, 300 steps of 16 x 64
-tokens. It is trained once per seed per test session (`trained_run`); phase 39's detectors use the
-same runs. Measured over seeds 0-9 (labs/phase-38-*/README.md has the per-seed values).
+tokens. It is trained once per seed per test session (`train_lab` in tests/conftest.py); phase 39's
+detectors use the same runs. Measured over seeds 0-9 (labs/phase-38-*/README.md has the per-seed values).
 """
 
 import pytest
 
 from minimoe.config import Config
-from minimoe.train import train
 
 LAB = Config().replace(moe={"experts": 4, "top_k": 1, "expert_hidden": 16, "router_init_std": 0.01})
 
@@ -22,16 +21,6 @@ COMPRESS_LAB = Config().replace(
     moe={"experts": 16, "top_k": 2, "expert_hidden": 16, "expert_init": "same"},
     train={"steps": 300, "batch": 16, "threads": 1, "eval_tokens": 4096, "baseline": False, "out": ""},
 )
-
-_RUNS = {}
-
-
-def trained_run(seed: int, corpus):
-    """The trained COMPRESS_LAB RunResult for `seed` (trained on first use, then kept for the session)."""
-    if seed not in _RUNS:
-        _RUNS[seed] = train(COMPRESS_LAB.replace(train={"seed": seed}), corpus)
-    return _RUNS[seed]
-
 
 def held_out(corpus, cfg: Config = COMPRESS_LAB):
     """The held-out windows the routing is compared on (the same tokens `evaluate` uses)."""
@@ -42,6 +31,6 @@ def held_out(corpus, cfg: Config = COMPRESS_LAB):
 
 
 @pytest.fixture(scope="session")
-def compress_lab_run(corpus):
+def compress_lab_run(train_lab):
     """compress_lab_run(seed) -> the trained RunResult of phase 39's lab model for that seed."""
-    return lambda seed: trained_run(seed, corpus)
+    return lambda seed: train_lab(COMPRESS_LAB, seed)

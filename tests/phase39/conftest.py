@@ -8,10 +8,10 @@ detectors use the same model) and trained once per seed per test session. Measur
 
 import pytest
 
-from phase38.conftest import COMPRESS_LAB, held_out, trained_run  # noqa: F401
+from phase38.conftest import COMPRESS_LAB
 
 
 @pytest.fixture(scope="session")
-def lab_run(corpus):
+def lab_run(train_lab):
     """lab_run(seed) -> the trained RunResult for that seed (shared with phase 38)."""
-    return lambda seed: trained_run(seed, corpus)
+    return lambda seed: train_lab(COMPRESS_LAB, seed)

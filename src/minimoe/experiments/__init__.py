@@ -11,6 +11,18 @@ import importlib
 import pkgutil
 
 
+def seed_table(rows: list[dict], columns: dict[str, str], width: int) -> str:
+    """The table every multi-seed check prints: one row per seed (rows[i] is seed i), then the min and
+    max of each column over the seeds. columns: name -> format spec (e.g. {"dead": "d"})."""
+    def line(label, values) -> str:
+        return f"{label:>4}  " + "  ".join(f"{format(v, spec):>{width}}" for v, spec in zip(values, columns.values()))
+
+    lines = [f"{'seed':>4}  " + "  ".join(f"{name:>{width}}" for name in columns)]
+    lines += [line(s, [r[c] for c in columns]) for s, r in enumerate(rows)]
+    lines += [line(label, [pick(r[c] for r in rows) for c in columns]) for label, pick in (("min", min), ("max", max))]
+    return "\n".join(lines)
+
+
 def names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 

@@ -25,8 +25,9 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-COLUMNS = ("tern_L0", "prune_L0", "prune_x", "prune_uniq", "spread")
-FORMATS = {"tern_L0": ".4f", "prune_L0": ".4f", "prune_x": ".2f", "prune_uniq": "d", "spread": ".3f"}
+from . import seed_table
+
+COLUMNS = {"tern_L0": ".4f", "prune_L0": ".4f", "prune_x": ".2f", "prune_uniq": "d", "spread": ".3f"}
 
 
 def _fingerprint() -> str:
@@ -93,9 +94,5 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     with ProcessPoolExecutor(args.workers) as ex:
         rows = list(ex.map(measure, range(args.seeds)))
-    print("seed  " + "  ".join(f"{c:>10}" for c in COLUMNS))
-    for r in rows:
-        print(f"{r['seed']:>4}  " + "  ".join(f"{r[c]:>10{FORMATS[c]}}" for c in COLUMNS))
-    for name, pick in (("min", min), ("max", max)):
-        print(f"{name:>4}  " + "  ".join(f"{pick(r[c] for r in rows):>10{FORMATS[c]}}" for c in COLUMNS))
+    print(seed_table(rows, COLUMNS, 10))
     return 0

@@ -24,6 +24,7 @@ from ..config import Config
 from ..data import Batches, load_dataset
 from ..model import MiniLM
 from ..telemetry import routing_health
+from . import seed_table
 
 LAB = Config().replace(moe={"experts": 4, "top_k": 1, "expert_hidden": 16, "router_init_std": 0.01})
 
@@ -63,11 +64,5 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     data = load_dataset("", LAB.model.context)
     rows = [measure(data, s) for s in range(args.seeds)]
-    cols = ("load_err", "sum_k2", "forced", "dead")
-    fmt = {"load_err": ".3f", "sum_k2": ".1f", "forced": ".3f", "dead": "d"}
-    print("seed  " + "  ".join(f"{c:>9}" for c in cols))
-    for r in rows:
-        print(f"{r['seed']:>4}  " + "  ".join(f"{r[c]:>9{fmt[c]}}" for c in cols))
-    for name, pick in (("min", min), ("max", max)):
-        print(f"{name:>4}  " + "  ".join(f"{pick(r[c] for r in rows):>9{fmt[c]}}" for c in cols))
+    print(seed_table(rows, {"load_err": ".3f", "sum_k2": ".1f", "forced": ".3f", "dead": "d"}, 9))
     return 0

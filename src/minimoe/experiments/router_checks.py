@@ -20,6 +20,7 @@ from ..data import Batches, load_dataset
 from ..loss import main_loss_fn
 from ..model import MiniLM
 from ..train import build_parser, config_from_args
+from . import seed_table
 
 
 def measure(cfg, data, seed: int) -> dict:
@@ -58,11 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(args)
     torch.set_num_threads(1)
     data = load_dataset(cfg.train.data, cfg.model.context)
-    cols = ("grad_k1", "sum_err_k2", "w_min", "w_max", "p_sum_err")
-    print(f"{'seed':>4}  " + "  ".join(f"{c:>10}" for c in cols))
     rows = [measure(cfg, data, s) for s in range(seeds)]
-    for s, r in enumerate(rows):
-        print(f"{s:>4}  " + "  ".join(f"{r[c]:>10.3g}" for c in cols))
-    for label, pick in (("min", min), ("max", max)):
-        print(f"{label:>4}  " + "  ".join(f"{pick(r[c] for r in rows):>10.3g}" for c in cols))
+    print(seed_table(rows, dict.fromkeys(("grad_k1", "sum_err_k2", "w_min", "w_max", "p_sum_err"), ".3g"), 10))
     return 0

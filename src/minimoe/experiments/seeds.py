@@ -13,6 +13,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 
 from ..train import build_parser, config_from_args
+from . import seed_table
 
 
 def _one(args: tuple[dict, int]) -> dict:
@@ -28,8 +29,7 @@ def _one(args: tuple[dict, int]) -> dict:
             "val_loss": res.final.val_loss}
 
 
-COLUMNS = (("max_load", "{:.3f}"), ("mean_cv", "{:.1f}"), ("dead", "{:d}"), ("e_eff", "{:.2f}"),
-           ("val_loss", "{:.3f}"))
+COLUMNS = {"max_load": ".3f", "mean_cv": ".1f", "dead": "d", "e_eff": ".2f", "val_loss": ".3f"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,9 +50,5 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(cfg.to_dict(), s) for s in range(seeds)]
     with ProcessPoolExecutor(max(1, workers)) as ex:
         rows = list(ex.map(_one, jobs))
-    print(f"{'seed':>4}  " + "  ".join(f"{name:>8}" for name, _ in COLUMNS))
-    for r in rows:
-        print(f"{r['seed']:>4}  " + "  ".join(f"{fmt.format(r[name]):>8}" for name, fmt in COLUMNS))
-    for label, pick in (("min", min), ("max", max)):
-        print(f"{label:>4}  " + "  ".join(f"{fmt.format(pick(r[name] for r in rows)):>8}" for name, fmt in COLUMNS))
+    print(seed_table(rows, COLUMNS, 8))
     return 0
