@@ -80,8 +80,9 @@ def load_specs(root: Path, phase: int | None = None) -> list[OutputSpec]:
     return specs
 
 
-def run_spec(root: Path, spec: OutputSpec, cache: Path) -> tuple[str, Path | None]:
-    """Run one output's command in a fresh scratch copy; return its filtered text (and image path)."""
+def run_spec(root: Path, spec: OutputSpec, cache: Path, keep_image: bool = True) -> tuple[str, Path | None]:
+    """Run one output's command in a fresh scratch copy; return its filtered text (and image path).
+    keep_image: copy the image the run wrote into the phase's outputs (False when only checking)."""
     tmp = Path(tempfile.mkdtemp(prefix="minimoe-out-"))
     try:
         scratch_copy(root, tmp)
@@ -101,7 +102,7 @@ def run_spec(root: Path, spec: OutputSpec, cache: Path) -> tuple[str, Path | Non
                  if not TIMING_RE.match(ln) and (keep is None or keep.search(ln))]
         text = f"$ just {spec.command}\n" + "\n".join(lines).strip("\n") + "\n"
         image = None
-        if spec.image and (tmp / spec.image).is_file():
+        if keep_image and spec.image and (tmp / spec.image).is_file():
             image = spec.phase_dir / "outputs" / f"{spec.name}.png"
             shutil.copy2(tmp / spec.image, image)
         return text, image
@@ -197,7 +198,7 @@ def check(root: Path, phase: int | None = None, fresh: bool = True, rel: float =
                 if saved[s.name] is None or (skip_long and s.long):
                     continue
                 echo(f"re-running {s.name}: just {s.command}")
-                text, _ = run_spec(root, s, Path(cache))
+                text, _ = run_spec(root, s, Path(cache), keep_image=False)
                 for d in differences(saved[s.name], text, rel):
                     problems.append(f"{s.name}: a fresh run differs from the page:\n{d}")
     return problems
