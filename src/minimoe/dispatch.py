@@ -4,27 +4,33 @@ The fast path, `moe_forward`, never loops over tokens or experts in Python. Its 
 
     1. sort the A = T*K (token, expert) assignments by expert (stable: each expert sees its
        tokens in order) and count each expert's tokens;
-    2. give every assignment a row, in one of two layouts:
+    2. give every assignment a row, in one of three layouts:
          ragged  each expert's rows contiguous, A rows in all; the experts run as grouped
                  matmuls (torch._grouped_mm, or the Triton kernel on a GPU);
          padded  a block of C rows per expert, C = the busiest expert's count, E*C rows in
                  all, the spare rows zero; the experts run as batched matmuls (torch.bmm);
-    3. gather the tokens into their rows: x_RD (R = A or E*C);
+         tiered  padded in tiers: the first gives every expert c_0 rows, the next gives the
+                 experts with more than c_0 tokens c_1 - c_0 more rows, and so on up to C; each
+                 tier is one batched matmul (Experts.tiered), so a few busy experts no longer
+                 pad every other expert to their count;
+    3. gather the tokens into their rows: x_RD (R = A, E*C, or the tiers' rows);
     4. run every expert on its rows (experts.py);
     5. gather each assignment's output back in (token, k) order and sum a token's K outputs,
        weighted by the router's combine weights (a gather and a sum: no index_add onto tokens).
 
-Why two layouts: on a CPU, torch._grouped_mm runs one matmul per expert, about 10 us each
+Why three layouts: on a CPU, torch._grouped_mm runs one matmul per expert, about 10 us each
 beyond the arithmetic, so with thousands of experts of a few tokens each the overhead is most
-of the time. A batched matmul does all E at once, paying instead for the padding rows. So
-`choose_layout` pads when the padding costs less than that overhead, about PADDING_ROWS rows
-per expert (measured on a 2-core x86 CPU, D=64, F=128; see bench.py). Either way the cost
-grows with T*K, plus a term in E that every implementation pays: the E experts' weights and
-gradients are read and written once per step. On a GPU the ragged layout is always used.
+of the time. A batched matmul does all E at once, paying instead for the padding rows, and
+tiers cut the padding for the price of a few more operations and of copying the busy experts'
+weights. `choose_layout` prices each layout in rows with costs measured on a 2-core x86 CPU
+(D=64, F=128; `just bench` compares the result with other implementations) and takes the
+cheapest. Whatever the layout, the cost grows with T*K, plus a term in E that every
+implementation pays: the E experts' weights are read and their gradients written once per
+step. On a GPU the ragged layout is always used.
 
 `moe_forward_reference` beside it is the plain loop a reader checks it against: for each
 expert, mask its tokens, run it, add the result back. The tests prove the two equal, forward
-and backward, in both layouts.
+and backward, in every layout.
 
 `soft_forward` is soft (dense) gating: every expert runs on every token and the outputs are
 blended by the router's probabilities. No routing decisions, so nothing can collapse, but the
@@ -38,15 +44,75 @@ import torch.nn.functional as F
 
 from .experts import Experts
 
-LAYOUTS = ("ragged", "padded")
-PADDING_ROWS = 35  # padding rows per expert that cost as much as one more grouped-matmul group (CPU)
+LAYOUTS = ("ragged", "padded", "tiered")
+# Costs in rows (one row: one assignment through one expert, forward and backward, 1.9 us),
+# measured on a 2-core x86 CPU with D=64, F=128 (fit to timings of Experts.tiered and grouped_mm):
+PASS_ROWS = 9  # one expert in a matmul: reading its weights, writing their gradient
+PADDING_ROWS = 35  # one grouped-matmul group beyond PASS_ROWS (ragged layout: 9 matmul calls an expert)
+GATHER_ROWS = 7  # one expert in a gathered tier, beyond PASS_ROWS: copying its weights in, its gradient back
+ZERO_ROWS = 2  # one expert's zero gradient, when no tier holds all experts
+TIER_ROWS = 100  # one more tier: its ~25 extra operations
+TIERED_GAIN = 0.75  # take the tiered layout only when it costs under 3/4 of the best other one,
+TIERED_MIN_EXPERTS = 256  # and only from this many experts, each of at least TIERED_MIN_SIZE = D*F
+TIERED_MIN_SIZE = 2048    # weights: the costs above were fit at E = 512 and 4096 with D*F = 8192; with
+                          # fewer experts, or experts as small as phase 37's (D*F = 256), the fixed cost of
+                          # the tiers' extra operations outweighs the rows they save (measured slower)
+
+def _capacities(C: int) -> list[int]:
+    """Candidate tier boundaries: 1, 2, 3, 4, 5, 6, 8, 10, 13, 16, ... (about x1.25), then C itself."""
+    out, v = [], 1
+    while v < C:
+        out.append(v)
+        v = max(v + 1, round(v * 1.25))
+    return out + [C]
 
 
-def choose_layout(E: int, A: int, capacity: int, x: torch.Tensor) -> str:
-    """ragged or padded for A assignments over E experts, the busiest of which got `capacity`."""
+def plan_tiers(count_E: torch.Tensor, C: int) -> tuple[float, list[tuple[int, int, bool]]]:
+    """The cheapest tiers (in rows, costs above) for these expert counts; C = the busiest count.
+
+    A tier (lo, hi, all) gives each expert that has more than lo tokens the rows for its tokens of
+    rank lo..hi-1. all: the tier holds all E experts (only the first can), so their weights are
+    used in place; otherwise the tier's experts' weights are gathered. A shortest path over the
+    candidate boundaries: best[j] = the cost of covering ranks 0..v_j-1.
+    """
+    E = len(count_E)
+    v = [0] + _capacities(C)
+    sorted_E = count_E.sort().values
+    n = (E - torch.searchsorted(sorted_E, torch.tensor(v, dtype=sorted_E.dtype), right=True)).tolist()
+    best, step = [E * ZERO_ROWS], [None]
+    for j in range(1, len(v)):
+        cost, how = E * (v[j] + PASS_ROWS) + TIER_ROWS, (0, True)
+        for i in range(j):
+            c = best[i] + n[i] * (v[j] - v[i] + PASS_ROWS + GATHER_ROWS) + TIER_ROWS
+            if c < cost:
+                cost, how = c, (i, False)
+        best.append(cost)
+        step.append(how)
+    tiers, j = [], len(v) - 1
+    while j:
+        i, every = step[j]
+        tiers.append((v[i], v[j], every))
+        j = i
+    return best[-1], tiers[::-1]
+
+
+def choose_layout(count_E: torch.Tensor, A: int, C: int, x: torch.Tensor,
+                  experts_size: int = 64 * 128) -> tuple[str, list | None]:
+    """The cheapest layout for A assignments with these expert counts (C = the busiest), and its tiers;
+    experts_size: D*F of one expert's weight matrix."""
     if x.is_cuda:
-        return "ragged"
-    return "padded" if E * capacity - A <= PADDING_ROWS * E else "ragged"
+        return "ragged", None
+    E = len(count_E)
+    padded = E * (C + PASS_ROWS) + TIER_ROWS
+    ragged = A + E * (PASS_ROWS + PADDING_ROWS) + TIER_ROWS
+    best = "padded" if padded <= ragged else "ragged"
+    small = E < TIERED_MIN_EXPERTS or experts_size < TIERED_MIN_SIZE
+    if small or E * C - A <= TIER_ROWS:  # (next to no padding: nothing for tiers to save)
+        return best, None
+    tiered, tiers = plan_tiers(count_E, C)
+    if tiered >= TIERED_GAIN * min(padded, ragged) or (len(tiers) == 1 and tiers[0][2]):
+        return best, None  # (one tier of all experts is the padded layout)
+    return "tiered", tiers
 
 
 def moe_forward(x_TD: torch.Tensor, ids_TK: torch.Tensor, weights_TK: torch.Tensor,
@@ -56,20 +122,31 @@ def moe_forward(x_TD: torch.Tensor, ids_TK: torch.Tensor, weights_TK: torch.Tens
     layout: "ragged", "padded" or None (choose_layout decides); the result is the same.
     """
     T, K = ids_TK.shape
-    E, A = experts.n, T * K
+    E, A, dev = experts.n, T * K, x_TD.device
     expert_A, order_A = ids_TK.reshape(-1).sort(stable=True)  # 1. sorted by expert; order_A: which (t, k)
     count_E = torch.bincount(expert_A, minlength=E)
     C = int(count_E.max()) if A else 0
-    layout = layout or choose_layout(E, A, C, x_TD)
-    if layout == "padded":  # 2. row = the expert's block of C rows + the assignment's rank within it
-        start_E = count_E.cumsum(0) - count_E
-        row_A = expert_A * C + torch.arange(A, device=x_TD.device) - start_E[expert_A]
-        token_R = torch.full((E * C,), T, device=x_TD.device)  # spare rows read row T of x: zeros
+    tiers = None
+    if layout is None:
+        layout, tiers = choose_layout(count_E, A, C, x_TD, experts.w_gate_EDF[0].numel())
+    elif layout == "tiered":
+        tiers = plan_tiers(count_E, C)[1]
+    if layout in ("padded", "tiered"):  # 2. row = the expert's block + the assignment's rank within it
+        rank_A = torch.arange(A, device=dev) - (count_E.cumsum(0) - count_E)[expert_A]
+        if layout == "padded":
+            row_A = expert_A * C + rank_A
+            R = E * C
+        else:
+            row_A, R, tiers = _tier_rows(count_E, expert_A, rank_A, tiers)
+        token_R = torch.full((R,), T, device=dev)  # spare rows read row T of x: zeros
         token_R[row_A] = order_A // K
         x_RD = F.pad(x_TD, (0, 0, 0, 1)).index_select(0, token_R)  # 3.
-        y_RD = experts(x_RD.view(E, C, -1)).view(E * C, -1)  # 4. (E, C, D) -> (E, C, D)
+        if layout == "padded":
+            y_RD = experts(x_RD.view(E, C, -1)).view(R, -1)  # 4. (E, C, D) -> (E, C, D)
+        else:
+            y_RD = experts.tiered(x_RD, tiers)  # 4.
     elif layout == "ragged":
-        row_A = torch.arange(A, device=x_TD.device)
+        row_A = torch.arange(A, device=dev)
         x_RD = x_TD.index_select(0, order_A // K)  # 3.
         y_RD = experts(x_RD, count_E.cumsum(0))  # 4. offsets_E: the end row of each expert's group
     else:
@@ -78,6 +155,28 @@ def moe_forward(x_TD: torch.Tensor, ids_TK: torch.Tensor, weights_TK: torch.Tens
     row_TK[order_A] = row_A
     y_TKD = y_RD.index_select(0, row_TK).view(T, K, -1)
     return (y_TKD * weights_TK.unsqueeze(-1).to(y_TKD.dtype)).sum(dim=1)
+
+
+def _tier_rows(count_E, expert_A, rank_A, tiers):
+    """Rows for the tiered layout: each assignment's row, the row count, and the tiers as
+    (expert ids or None, n experts, rows each) for Experts.tiered."""
+    E, dev = len(count_E), count_E.device
+    lo_t, cap_t, offset_t, pos_tE, out, R = [], [], [], [], [], 0
+    for lo, hi, every in tiers:
+        if every:
+            ids, pos_E = None, torch.arange(E, device=dev)
+        else:
+            member_E = count_E > lo
+            ids, pos_E = member_E.nonzero().squeeze(1), member_E.cumsum(0) - 1
+        n = E if ids is None else len(ids)
+        lo_t.append(lo), cap_t.append(hi - lo), offset_t.append(R), pos_tE.append(pos_E)
+        out.append((ids, n, hi - lo))
+        R += n * (hi - lo)
+    tier_A = torch.searchsorted(torch.tensor([hi for _, hi, _ in tiers], device=dev), rank_A, right=True)
+    lo_A, cap_A = torch.tensor(lo_t, device=dev)[tier_A], torch.tensor(cap_t, device=dev)[tier_A]
+    pos_A = torch.stack(pos_tE)[tier_A, expert_A]
+    row_A = torch.tensor(offset_t, device=dev)[tier_A] + pos_A * cap_A + rank_A - lo_A
+    return row_A, R, out
 
 
 def moe_forward_reference(x_TD: torch.Tensor, ids_TK: torch.Tensor, weights_TK: torch.Tensor,

@@ -8,8 +8,10 @@ Transformer"):
 Stacking the E experts' weights into (E, D, F) and (E, F, D) tensors lets every expert run at
 once, instead of a Python loop over experts: grouped matmuls over tokens sorted by expert, or
 the very same `swiglu` batched over a leading E axis when each expert's tokens are padded to a
-common count (dispatch.py chooses). Autograd differentiates both; a hand-written backward that
-saved fewer tensors was measured slower (it recomputes silu(g) * u), so there is none.
+common count (dispatch.py chooses). Autograd differentiates both. The third layout, tiers of
+padded rows with some tiers holding only the busier experts, has its backward written out
+(TieredSwiGLU), so that those tiers add into the weight gradient instead of each making a
+full-size one.
 
 `init="same"` starts every expert from one random draw. Averaging experts (phase 39) is only a
 fair test when they started equal: independently drawn experts average to weights about
@@ -45,6 +47,65 @@ def swiglu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: to
     return (F.silu(x @ w_gate) * (x @ w_up)) @ w_down
 
 
+def bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """torch.bmm into a fresh output. On CPU, bmm(a, b) with a transposed `a` of few columns
+    (the weight gradient x^T @ dh of a few rows per expert) took 50-300 ms at E=4096 where the same
+    call with out= took 10 ms (torch 2.13, 2 cores), so the output is always passed."""
+    return torch.bmm(a, b, out=a.new_empty(a.shape[0], a.shape[1], b.shape[2]))
+
+
+class TieredSwiGLU(torch.autograd.Function):
+    """The experts on tiers of padded rows: tier t is a batch of n_t experts with c_t rows each.
+
+    `tiers` lists (ids, n, c): ids None means all E experts in order (their weights used as they
+    are), else the n experts `ids`, whose weights are gathered. x_RD holds the tiers one after
+    another, n*c rows each. The backward is written out because autograd would give every gathered
+    tier a full-size (E, D, F) zero gradient to add into; here tier 0's batched matmul writes the
+    weight gradient and the gathered tiers add into their experts' rows of it.
+    """
+
+    @staticmethod
+    def forward(ctx, x_RD, w_gate_EDF, w_up_EDF, w_down_EFD, tiers):
+        D, r, y_parts, saved = x_RD.shape[-1], 0, [], []
+        for ids, n, c in tiers:
+            x = x_RD[r : r + n * c].view(n, c, D)
+            r += n * c
+            wg, wu, wd = (w if ids is None else w.index_select(0, ids) for w in (w_gate_EDF, w_up_EDF, w_down_EFD))
+            g, u = bmm(x, wg), bmm(x, wu)
+            h = F.silu(g) * u
+            y_parts.append(bmm(h, wd).view(n * c, D))
+            saved.append((x, g, u, h, wg, wu, wd))
+        ctx.tiers, ctx.saved, ctx.E = tiers, saved, w_gate_EDF.shape[0]
+        return torch.cat(y_parts) if len(y_parts) > 1 else y_parts[0]
+
+    @staticmethod
+    def backward(ctx, dy_RD):
+        D, r, dx_parts = dy_RD.shape[-1], 0, []
+        grads = [None, None, None]  # d w_gate, d w_up, d w_down
+        for (ids, n, c), (x, g, u, h, wg, wu, wd) in zip(ctx.tiers, ctx.saved):
+            dy = dy_RD[r : r + n * c].view(n, c, D)
+            r += n * c
+            dh = bmm(dy, wd.transpose(1, 2))
+            s = F.silu(g)
+            dg = torch.ops.aten.silu_backward(dh * u, g)
+            du = dh * s
+            dx_parts.append((bmm(dg, wg.transpose(1, 2)) + bmm(du, wu.transpose(1, 2))).view(n * c, D))
+            for i, dw in enumerate((bmm(x.transpose(1, 2), dg), bmm(x.transpose(1, 2), du),
+                                    bmm(h.transpose(1, 2), dy))):
+                if ids is None and grads[i] is None:
+                    grads[i] = dw
+                    continue
+                if grads[i] is None:
+                    grads[i] = dw.new_zeros((ctx.E, *dw.shape[1:]))
+                if ids is None:
+                    grads[i] += dw
+                else:
+                    grads[i].index_add_(0, ids, dw)
+        ctx.saved = None
+        dx = torch.cat(dx_parts) if len(dx_parts) > 1 else dx_parts[0]
+        return dx, *grads, None
+
+
 class Experts(nn.Module):
     """E SwiGLU experts: w_gate_EDF, w_up_EDF, w_down_EFD."""
 
@@ -69,6 +130,10 @@ class Experts(nn.Module):
             return swiglu(x, self.w_gate_EDF, self.w_up_EDF, self.w_down_EFD)  # (E,C,D) @ (E,D,F): bmm
         h_AF = F.silu(grouped_mm(x, self.w_gate_EDF, offsets_E)) * grouped_mm(x, self.w_up_EDF, offsets_E)
         return grouped_mm(h_AF, self.w_down_EFD, offsets_E)
+
+    def tiered(self, x_RD: torch.Tensor, tiers: list) -> torch.Tensor:
+        """Every expert on tiers of padded rows (dispatch.py's tiered layout; see TieredSwiGLU)."""
+        return TieredSwiGLU.apply(x_RD, self.w_gate_EDF, self.w_up_EDF, self.w_down_EFD, tiers)
 
     def one(self, e: int, x_TD: torch.Tensor) -> torch.Tensor:
         """Expert e alone on x_TD (used by the reference loop and the soft-gating path)."""

@@ -49,3 +49,16 @@ def test_a_tiny_benchmark_run_writes_its_results(tmp_path, capsys):
 def test_an_unknown_column_is_refused(capsys):
     assert bench.main(["--columns", "minimoe,fast"]) == 2
     assert "--columns fast" in capsys.readouterr().out
+
+
+def test_performance_page_claims_hold_in_the_recorded_run():
+    """docs/performance says the E = 4096, K = 1 cell alone is about 3x the E = 64, K = 7 cell at T = 1024
+    (so G4 is out of reach there), and that G4 is judged at K = 7."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "docs" / "performance"
+    cells = json.loads((root / "bench.json").read_text())["cells"]
+    ms = {(c["tokens"], c["experts"], c["top_k"]): c["columns"]["minimoe"]["ms"] for c in cells}
+    assert 2.5 < ms[(1024, 4096, 1)] / ms[(1024, 64, 7)] < 3.5
+    for page in ("index.md", "index.es.md"):
+        assert "E = 4096, K = 7" in (root / page).read_text()

@@ -1,11 +1,12 @@
-"""The fast dispatch equals the plain reference loop, forward and backward, in both row layouts."""
+"""The fast dispatch equals the plain reference loop, forward and backward, in all three row layouts."""
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minimoe.dispatch import choose_layout, moe_forward, moe_forward_reference, soft_forward
+from minimoe import dispatch
+from minimoe.dispatch import choose_layout, moe_forward, moe_forward_reference, plan_tiers, soft_forward
 from minimoe.experts import Experts
 from minimoe.kernels import grouped_mm, grouped_mm_loop
 from minimoe.router import route
@@ -29,7 +30,7 @@ def _assert_same(fast, ref):
 
 @settings(max_examples=25, deadline=None)
 @given(T=st.integers(1, 40), E=st.integers(1, 12), D=st.sampled_from([1, 3, 4, 8]), F=st.sampled_from([1, 4, 5, 8]),
-       layout=st.sampled_from(["ragged", "padded", None]), data=st.data())
+       layout=st.sampled_from(["ragged", "padded", "tiered", None]), data=st.data())
 def test_fast_dispatch_equals_reference_loop(T, E, D, F, layout, data):
     """Any routing, including experts with no tokens; D, F % 4 == 0 runs torch._grouped_mm, else the loop."""
     K = data.draw(st.integers(1, E))
@@ -43,7 +44,7 @@ def test_fast_dispatch_equals_reference_loop(T, E, D, F, layout, data):
     _assert_same(fast, ref)
 
 
-@pytest.mark.parametrize("layout", ["ragged", "padded"])
+@pytest.mark.parametrize("layout", ["ragged", "padded", "tiered"])
 def test_collapsed_routing_every_token_to_one_expert(layout):
     experts = Experts(6, 8, 4)
     x = torch.randn(30, 8)
@@ -56,11 +57,62 @@ def test_collapsed_routing_every_token_to_one_expert(layout):
     assert fast[3][0][[0, 1, 2, 4]].abs().sum() == 0  # experts without tokens get zero gradient
 
 
-def test_layout_choice_follows_the_padding_cost():
-    A = 4096 * 7
-    assert choose_layout(64, A, 500, torch.empty(0)) == "ragged"  # few experts, many rows each
-    assert choose_layout(4096, A, 18, torch.empty(0)) == "padded"  # many experts, a handful of rows each
-    assert choose_layout(4096, A, 4096, torch.empty(0)) == "ragged"  # collapse: padding would be E x T rows
+def _free_tiers(monkeypatch):
+    """Make tiers cost nothing but their rows: the plan then cuts many tiers, none holding all experts."""
+    for name in ("PASS_ROWS", "GATHER_ROWS", "ZERO_ROWS", "TIER_ROWS"):
+        monkeypatch.setattr(dispatch, name, 0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(T=st.integers(1, 60), E=st.integers(2, 12), data=st.data())
+def test_many_gathered_tiers_equal_reference_loop(T, E, data):
+    with pytest.MonkeyPatch.context() as mp:
+        _free_tiers(mp)
+        K = data.draw(st.integers(1, E))
+        torch.manual_seed(data.draw(st.integers(0, 1000)))
+        experts = Experts(E, 4, 8)
+        x = torch.randn(T, 4)
+        r = route(torch.randn(T, E) * 10.0, K)
+        w = r.weights_TK.detach()
+        fast = _grads(lambda x, w: moe_forward(x, r.ids_TK, w, experts, layout="tiered"), x, w, experts)
+        ref = _grads(lambda x, w: moe_forward_reference(x, r.ids_TK, w, experts), x, w, experts)
+        _assert_same(fast, ref)
+
+
+@settings(max_examples=50, deadline=None)
+@given(counts=st.lists(st.integers(0, 300), min_size=1, max_size=40), free=st.booleans())
+def test_tiers_cover_every_rank_of_every_expert_once(counts, free):
+    count_E = torch.tensor(counts)
+    C = max(counts)
+    with pytest.MonkeyPatch.context() as mp:
+        if free:
+            _free_tiers(mp)
+        _, tiers = plan_tiers(count_E, C)
+    if C == 0:
+        return
+    assert tiers[0][0] == 0 and tiers[-1][1] == C
+    assert all(a[1] == b[0] for a, b in zip(tiers, tiers[1:]))  # contiguous, in order
+    assert all(not every for _, _, every in tiers[1:])  # only the first tier may hold all experts
+    expert_A = torch.repeat_interleave(torch.arange(len(counts)), count_E)
+    rank_A = torch.arange(len(expert_A)) - (count_E.cumsum(0) - count_E)[expert_A]
+    row_A, R, _ = dispatch._tier_rows(count_E, expert_A, rank_A, tiers)
+    assert len(row_A.unique()) == len(row_A) and int(row_A.max()) < R  # one row each, inside the tiers
+
+
+def test_layout_choice_follows_the_costs():
+    x = torch.empty(0)
+    even = torch.full((64,), 448)
+    assert choose_layout(even, 64 * 448, 448, x)[0] == "padded"  # equal loads: no padding at all
+    uneven = torch.tensor([3000, 500] + [100] * 6)
+    assert choose_layout(uneven, 4096, 3000, x)[0] == "ragged"  # few experts, many rows each, uneven
+    few = torch.randint(0, 14, (4096,))
+    few[7] = 200
+    layout, tiers = choose_layout(few, int(few.sum()), 200, x)  # thousands of experts, a handful of rows
+    assert layout == "tiered" and tiers[0][2] and tiers[-1][1] == 200  # all experts first, then the busy ones
+    collapse = torch.zeros(4096, dtype=torch.long)
+    collapse[[3, 9]] = 4096
+    layout, tiers = choose_layout(collapse, 8192, 4096, x)  # collapse: padding would be E x T rows
+    assert layout == "tiered" and not tiers[0][2]  # only the two busy experts get rows
 
 
 @pytest.mark.parametrize("backend", ["torch", "loop"])
