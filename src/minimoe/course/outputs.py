@@ -22,6 +22,11 @@ shows an output that a fresh run does not reproduce. CI re-runs every output exc
 `long` (multi-seed sweeps that take minutes each); `just docs-outputs --check` re-runs them all,
 and the claim tests (tests/phaseNN/test_page_claims.py) check the saved text of every one. Timings are left out
 (lines starting `time:`, and pytest's "in 9.87s"), since no two runs agree on them.
+
+A fresh run reproduces an output only on a machine whose float arithmetic gives the same bits, so
+`just docs-outputs` also records the machine's numerics fingerprint (numerics.py) beside each
+phase's outputs, and `--check` re-runs a phase only where this machine's fingerprint agrees; where
+it does not, it says so (NOT COMPARED) instead of reporting every chaotic count as stale.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import numerics
 from .catalog import CourseError, load_catalog, safe_yaml
 from .switch import atomic_write, scratch_copy, switch_on
 
@@ -134,9 +140,20 @@ def fill_pages(root: Path, texts: dict[str, str], known: set[str] | None = None)
 
 
 def generate(root: Path, phase: int | None = None, only: str | None = None, echo=print) -> list[Path]:
+    """Run the outputs (one phase's, or one by name) and fill the pages; record the machine's numerics
+    fingerprint beside each phase's outputs, refusing to mix one phase's outputs from two machines."""
     specs = [s for s in load_specs(root, phase) if not only or s.name == only]
     if only and not specs:
         raise CourseError(f"no output named {only!r}")
+    here = numerics.fingerprint()
+    dirs = sorted({s.phase_dir for s in specs})
+    if only:
+        made = numerics.recorded(specs[0].phase_dir) or {}
+        if made and numerics.mismatch(specs[0].phase_dir, made, here):
+            raise CourseError(f"{specs[0].phase_dir.name}'s other outputs were made on a machine whose float "
+                              f"arithmetic differs from this one (fingerprint {made.get('hash')}, here "
+                              f"{here['hash']}): regenerate the whole phase, `just docs-outputs --phase "
+                              f"{numerics.phase_number(specs[0].phase_dir)}`, so its pages agree with each other")
     with tempfile.TemporaryDirectory() as cache:
         for s in specs:
             echo(f"running {s.name}: just {s.command}" + (f"  (break {s.brk} on)" if s.brk else ""))
@@ -145,6 +162,8 @@ def generate(root: Path, phase: int | None = None, only: str | None = None, echo
             echo(f"  {time.perf_counter() - t0:.0f} s")
             s.txt.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(s.txt, text.encode("utf-8"))
+    for d in dirs:
+        numerics.record(d, here)
     every = load_specs(root)
     texts = {s.name: s.txt.read_text(encoding="utf-8") for s in every if s.txt.is_file()}
     return fill_pages(root, texts, {s.name for s in every})
@@ -179,10 +198,11 @@ def page_blocks(page: Path) -> dict[str, str]:
 
 
 def check(root: Path, phase: int | None = None, fresh: bool = True, rel: float = 0.02, echo=print,
-          skip_long: bool = False) -> list[str]:
+          skip_long: bool = False, not_compared: list | None = None) -> list[str]:
     """Problems: a page block that differs from its saved output, or (fresh) a saved output a new run
     does not reproduce (numbers within `rel` relative tolerance count as equal; skip_long: outputs
-    marked `long` are not re-run)."""
+    marked `long` are not re-run). A phase whose outputs were made on a machine with other float
+    arithmetic (numerics.py) is not re-run: why goes into `not_compared`."""
     specs = load_specs(root, phase)
     saved = {s.name: s.txt.read_text(encoding="utf-8") if s.txt.is_file() else None for s in specs}
     problems = [f"{s.txt.relative_to(root)} is missing: run `just docs-outputs`"
@@ -192,15 +212,27 @@ def check(root: Path, phase: int | None = None, fresh: bool = True, rel: float =
             if name in saved and saved[name] is not None and shown != saved[name]:
                 problems.append(f"{page.relative_to(root)}: block {name} differs from outputs/{name}.txt: "
                                 "run `just docs-outputs`")
-    if fresh:
-        with tempfile.TemporaryDirectory() as cache:
-            for s in specs:
-                if saved[s.name] is None or (skip_long and s.long):
-                    continue
-                echo(f"re-running {s.name}: just {s.command}")
-                text, _ = run_spec(root, s, Path(cache), keep_image=False)
-                for d in differences(saved[s.name], text, rel):
-                    problems.append(f"{s.name}: a fresh run differs from the page:\n{d}")
+    if not fresh:
+        return problems
+    here, skip = numerics.fingerprint(), set()
+    for d in sorted({s.phase_dir for s in specs}):
+        made = numerics.recorded(d)
+        if made is None:
+            problems.append(f"{d.relative_to(root)}/outputs/{numerics.FILE} is missing (the machine its outputs "
+                            f"were made on): run `just docs-outputs --phase {numerics.phase_number(d)}`")
+        elif why := numerics.mismatch(d, made, here):
+            skip.add(d)
+            echo("NOT COMPARED " + why)
+            if not_compared is not None:
+                not_compared.append(why)
+    with tempfile.TemporaryDirectory() as cache:
+        for s in specs:
+            if saved[s.name] is None or (skip_long and s.long) or s.phase_dir in skip:
+                continue
+            echo(f"re-running {s.name}: just {s.command}")
+            text, _ = run_spec(root, s, Path(cache), keep_image=False)
+            for d in differences(saved[s.name], text, rel):
+                problems.append(f"{s.name}: a fresh run differs from the page:\n{d}")
     return problems
 
 
