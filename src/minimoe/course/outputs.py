@@ -147,13 +147,10 @@ def generate(root: Path, phase: int | None = None, only: str | None = None, echo
         raise CourseError(f"no output named {only!r}")
     here = numerics.fingerprint()
     dirs = sorted({s.phase_dir for s in specs})
-    if only:
-        made = numerics.recorded(specs[0].phase_dir) or {}
-        if made and numerics.mismatch(specs[0].phase_dir, made, here):
-            raise CourseError(f"{specs[0].phase_dir.name}'s other outputs were made on a machine whose float "
-                              f"arithmetic differs from this one (fingerprint {made.get('hash')}, here "
-                              f"{here['hash']}): regenerate the whole phase, `just docs-outputs --phase "
-                              f"{numerics.phase_number(specs[0].phase_dir)}`, so its pages agree with each other")
+    made = numerics.recorded(specs[0].phase_dir) if only else None
+    if made and (why := numerics.mismatch(specs[0].phase_dir, made, here)):
+        raise CourseError(f"{why}. One output alone would mix two machines' numbers on its pages: "
+                          f"regenerate the whole phase")
     with tempfile.TemporaryDirectory() as cache:
         for s in specs:
             echo(f"running {s.name}: just {s.command}" + (f"  (break {s.brk} on)" if s.brk else ""))
