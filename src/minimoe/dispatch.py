@@ -52,11 +52,13 @@ PADDING_ROWS = 35  # one grouped-matmul group beyond PASS_ROWS (ragged layout: 9
 GATHER_ROWS = 7  # one expert in a gathered tier, beyond PASS_ROWS: copying its weights in, its gradient back
 ZERO_ROWS = 2  # one expert's zero gradient, when no tier holds all experts
 TIER_ROWS = 100  # one more tier: its ~25 extra operations
-TIERED_GAIN = 0.75  # take the tiered layout only when it costs under 3/4 of the best other one,
-TIERED_MIN_EXPERTS = 256  # and only from this many experts, each of at least TIERED_MIN_SIZE = D*F
-TIERED_MIN_SIZE = 2048    # weights: the costs above were fit at E = 512 and 4096 with D*F = 8192; with
-                          # fewer experts, or experts as small as phase 37's (D*F = 256), the fixed cost of
-                          # the tiers' extra operations outweighs the rows they save (measured slower)
+TIERED_MIN_EXPERTS = 256  # take the tiered layout only from this many experts, each of at least
+TIERED_MIN_SIZE = 2048    # TIERED_MIN_SIZE = D*F weights: the costs above were fit at E = 512 and 4096
+                          # with D*F = 8192; with fewer experts, or experts as small as phase 37's
+                          # (D*F = 256), the fixed cost of the tiers' extra operations outweighs the rows
+                          # they save (measured slower). Above it, tiers are taken whenever priced cheaper:
+                          # where they were priced at 0.8-0.97 of ragged (E = 512-1024, K = 7-8), they ran
+                          # 1.6-1.75x faster than ragged between other work (`just bench`, 2-core AMD EPYC)
 
 def _capacities(C: int) -> list[int]:
     """Candidate tier boundaries: 1, 2, 3, 4, 5, 6, 8, 10, 13, 16, ... (about x1.25), then C itself."""
@@ -110,7 +112,7 @@ def choose_layout(count_E: torch.Tensor, A: int, C: int, x: torch.Tensor,
     if small or E * C - A <= TIER_ROWS:  # (next to no padding: nothing for tiers to save)
         return best, None
     tiered, tiers = plan_tiers(count_E, C)
-    if tiered >= TIERED_GAIN * min(padded, ragged) or (len(tiers) == 1 and tiers[0][2]):
+    if tiered >= min(padded, ragged) or (len(tiers) == 1 and tiers[0][2]):
         return best, None  # (one tier of all experts is the padded layout)
     return "tiered", tiers
 
