@@ -82,7 +82,7 @@ docs *args:
 docs-serve *args:
     {{python}} -m minimoe.course.site serve {{args}}
 
-# Time the MoE layer beside a dense FFN, Hugging Face's Mixtral block and a per-expert loop (--quick: a subset)
+# Time the MoE layer beside a dense FFN, its balanced floor, Hugging Face's Mixtral block and a per-expert loop (--quick: a subset)
 bench *args:
     {{python}} -m minimoe.bench {{args}}
 

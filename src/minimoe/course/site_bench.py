@@ -25,7 +25,8 @@ T = {
                       "`runs/bench/bench.json` and `bench.png`), then record it for the site with "
                       "`python -m minimoe.course.site record-bench`.",
         "bench_meta": "Recorded from `just bench`: torch {torch}, {threads} threads, D = {width}, F = {hidden}, "
-                      "median of {repeats} calls, on a {machine} machine (load average as it finished: {load}).",
+                      "median of {repeats} calls (each cell the quietest of {passes} passes), on a {machine} machine "
+                      "(load average as it finished: {load}).",
         "bench_time": "Time per call, forward + backward (ratio to the dense FFN):",
         "bench_memory": "Throughput and peak memory (torch's allocations, from the profiler):",
         "bench_plot": "Time per call divided by the dense FFN's, against the number of experts",
@@ -36,7 +37,8 @@ T = {
                       "`runs/bench/bench.json` y `bench.png`) y regístrala para el sitio con "
                       "`python -m minimoe.course.site record-bench`.",
         "bench_meta": "Registrado con `just bench`: torch {torch}, {threads} hilos, D = {width}, F = {hidden}, "
-                      "mediana de {repeats} llamadas, en una máquina {machine} (carga media al terminar: "
+                      "mediana de {repeats} llamadas (cada celda, la más tranquila de {passes} pasadas), "
+                      "en una máquina {machine} (carga media al terminar: "
                       "{load}).",
         "bench_time": "Tiempo por llamada, forward + backward (cociente respecto a la FFN densa):",
         "bench_memory": "Rendimiento y pico de memoria (reservas de torch, según el profiler):",
@@ -57,7 +59,8 @@ def bench_markdown(data: dict, lang: str, plot: bool) -> str:
         columns = list(cells[0]["columns"])
         load = meta.get("load_average")
         out = [t["bench_meta"].format(load=" ".join(f"{x:.2f}" for x in load) if load else "?", **{
-            k: meta.get(k, "?") for k in ("torch", "threads", "width", "hidden", "repeats", "machine")}), ""]
+            k: meta.get(k, "?") for k in ("torch", "threads", "width", "hidden", "repeats", "machine")},
+            passes=meta.get("passes", 1)), ""]
         out += [t["bench_time"], ""] + code_block(table(cells, columns, "time"))
         out += [t["bench_memory"], ""] + code_block(table(cells, columns, "memory"))
         out += [t["bench_goals"], ""] + code_block(goals(cells))
