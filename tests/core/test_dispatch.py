@@ -9,7 +9,7 @@ from minimoe import dispatch
 from minimoe.dispatch import choose_layout, moe_forward, moe_forward_reference, plan_tiers, soft_forward
 from minimoe.experts import Experts
 from minimoe.kernels import grouped_mm, grouped_mm_loop
-from minimoe.router import route
+from minimoe.router import Router, route
 
 
 def _grads(fn, x, w, experts):
@@ -113,6 +113,20 @@ def test_layout_choice_follows_the_costs():
     collapse[[3, 9]] = 4096
     layout, tiers = choose_layout(collapse, 8192, 4096, x)  # collapse: padding would be E x T rows
     assert layout == "tiered" and not tiers[0][2]  # only the two busy experts get rows
+
+
+def test_tiers_are_taken_when_priced_a_little_cheaper():
+    """The benchmark's E = 512, K = 7 routing (T = 4096, a fresh router): tiers priced at 0.8-1x of
+    ragged, and taken (they ran 1.6x faster there); phase 37's small experts never take them."""
+    torch.manual_seed(0)
+    x = torch.randn(4096, 64)
+    ids = Router(64, 512, 7, init_std=0.01)(x).ids_TK
+    count_E = torch.bincount(ids.reshape(-1), minlength=512)
+    C, A = int(count_E.max()), ids.numel()
+    ragged = A + 512 * (dispatch.PASS_ROWS + dispatch.PADDING_ROWS) + dispatch.TIER_ROWS
+    assert 0.8 < plan_tiers(count_E, C)[0] / ragged < 1
+    assert choose_layout(count_E, A, C, x, experts_size=64 * 128)[0] == "tiered"
+    assert choose_layout(count_E, A, C, x, experts_size=32 * 8)[0] != "tiered"  # phase 37: D*F = 256
 
 
 @pytest.mark.parametrize("backend", ["torch", "loop"])
