@@ -225,7 +225,7 @@ def bench_cell(T: int, E: int, K: int, args, estimate: dict) -> dict:
 
 
 def _quieter(a: dict, b: dict) -> bool:
-    """Cell a was measured on a quieter machine than b: the columns timed in both took less in all."""
+    """Cell a was measured on a quieter machine than b: the columns timed in both took less time in total."""
     both = [n for n in a["columns"] if "ms" in a["columns"][n] and "ms" in b["columns"].get(n, {})]
     return sum(a["columns"][n]["ms"] for n in both) < sum(b["columns"][n]["ms"] for n in both)
 

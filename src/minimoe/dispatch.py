@@ -98,6 +98,11 @@ def plan_tiers(count_E: torch.Tensor, C: int) -> tuple[float, list[tuple[int, in
     return best[-1], tiers[::-1]
 
 
+def flat_costs(E: int, A: int, C: int) -> tuple[int, int]:
+    """The padded and ragged layouts' costs in rows (constants above), for A assignments, C = the busiest."""
+    return E * (C + PASS_ROWS) + TIER_ROWS, A + E * (PASS_ROWS + PADDING_ROWS) + TIER_ROWS
+
+
 def choose_layout(count_E: torch.Tensor, A: int, C: int, x: torch.Tensor,
                   experts_size: int = 64 * 128) -> tuple[str, list | None]:
     """The cheapest layout for A assignments with these expert counts (C = the busiest), and its tiers;
@@ -105,8 +110,7 @@ def choose_layout(count_E: torch.Tensor, A: int, C: int, x: torch.Tensor,
     if x.is_cuda:
         return "ragged", None
     E = len(count_E)
-    padded = E * (C + PASS_ROWS) + TIER_ROWS
-    ragged = A + E * (PASS_ROWS + PADDING_ROWS) + TIER_ROWS
+    padded, ragged = flat_costs(E, A, C)
     best = "padded" if padded <= ragged else "ragged"
     small = E < TIERED_MIN_EXPERTS or experts_size < TIERED_MIN_SIZE
     if small or E * C - A <= TIER_ROWS:  # (next to no padding: nothing for tiers to save)

@@ -2,8 +2,17 @@
 on the cells that ran. No timing is asserted: speed claims live in `just bench`, not in tests."""
 
 import json
+from pathlib import Path
 
 from minimoe import bench
+
+PERFORMANCE = Path(__file__).resolve().parents[2] / "docs" / "performance"
+
+
+def _recorded() -> dict:
+    """The recorded run's cells, (T, E, K) -> columns."""
+    cells = json.loads((PERFORMANCE / "bench.json").read_text())["cells"]
+    return {(c["tokens"], c["experts"], c["top_k"]): c["columns"] for c in cells}
 
 
 def _cell(E, K, minimoe, dense, hf=None, T=4096, balanced=None):
@@ -70,25 +79,17 @@ def test_an_unknown_column_is_refused(capsys):
 def test_performance_page_claims_hold_in_the_recorded_run():
     """docs/performance says the E = 4096, K = 1 cell alone is about 3x the E = 64, K = 7 cell at T = 1024
     (so G4 is out of reach there), and that G4 is judged at K = 7."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2] / "docs" / "performance"
-    cells = json.loads((root / "bench.json").read_text())["cells"]
-    ms = {(c["tokens"], c["experts"], c["top_k"]): c["columns"]["minimoe"]["ms"] for c in cells}
+    ms = {key: columns["minimoe"]["ms"] for key, columns in _recorded().items()}
     assert 2.5 < ms[(1024, 4096, 1)] / ms[(1024, 64, 7)] < 3.5
     for page in ("index.md", "index.es.md"):
-        assert "E = 4096, K = 7" in (root / page).read_text()
+        assert "E = 4096, K = 7" in (PERFORMANCE / page).read_text()
 
 
 def test_performance_page_floor_claims_hold_in_the_recorded_run():
     """docs/performance says of the balanced column (the floor): at T = 4096 it stays within 1.25x of dense
     up to E = 64; at T = 1024, K = 1 it is over G1's 1.3x at E = 64 and several times dense at E = 512;
     at T = 1024 it is over 3x minimoe's E = 64, K = 7 at E = 4096, K = 7."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2] / "docs" / "performance"
-    cells = {(c["tokens"], c["experts"], c["top_k"]): c["columns"]
-             for c in json.loads((root / "bench.json").read_text())["cells"]}
+    cells = _recorded()
 
     def floor(key):
         return cells[key]["balanced"]["ms"] / cells[key]["dense"]["ms"]
@@ -98,7 +99,7 @@ def test_performance_page_floor_claims_hold_in_the_recorded_run():
     assert floor((1024, 512, 1)) > 3
     assert cells[(1024, 4096, 7)]["balanced"]["ms"] / cells[(1024, 64, 7)]["minimoe"]["ms"] > 3
     for page in ("index.md", "index.es.md"):
-        text = (root / page).read_text()
+        text = (PERFORMANCE / page).read_text()
         assert "1.25×" in text and "`balanced`" in text
 
 

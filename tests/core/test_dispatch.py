@@ -123,7 +123,7 @@ def test_tiers_are_taken_when_priced_a_little_cheaper():
     ids = Router(64, 512, 7, init_std=0.01)(x).ids_TK
     count_E = torch.bincount(ids.reshape(-1), minlength=512)
     C, A = int(count_E.max()), ids.numel()
-    ragged = A + 512 * (dispatch.PASS_ROWS + dispatch.PADDING_ROWS) + dispatch.TIER_ROWS
+    ragged = dispatch.flat_costs(512, A, C)[1]
     assert 0.8 < plan_tiers(count_E, C)[0] / ragged < 1
     assert choose_layout(count_E, A, C, x, experts_size=64 * 128)[0] == "tiered"
     assert choose_layout(count_E, A, C, x, experts_size=32 * 8)[0] != "tiered"  # phase 37: D*F = 256
