@@ -20,7 +20,7 @@ touched), writes labs/<phase>/outputs/<name>.txt, and rewrites the blocks of eve
 and Spanish alike, from those files. `--check` runs the commands again and fails when any page
 shows an output that a fresh run does not reproduce. CI re-runs every output except those marked
 `long` (multi-seed sweeps that take minutes each); `just docs-outputs --check` re-runs them all,
-and the claim tests (tests/phaseNN/test_page_claims.py) check the saved text of every one. Timings are left out
+and the claim tests (tests/course/test_claims_phaseNN.py) check the saved text of every one. Timings are left out
 (lines starting `time:`, and pytest's "in 9.87s"), since no two runs agree on them.
 
 A fresh run reproduces an output only on a machine whose float arithmetic gives the same bits, so

@@ -1,6 +1,6 @@
 """What the phase 36 pages say in words must hold in the saved outputs they show.
 
-The outputs themselves are checked against fresh runs (tests/core/test_outputs.py); these tests
+The outputs themselves are checked against fresh runs (tests/course/test_outputs.py); these tests
 check the sentences written around them.
 """
 
