@@ -58,21 +58,25 @@ learner name:
 hint *args:
     {{python}} -m minimoe.course hint {{args}}
 
-# Grade a learner: detectors, reversal, tests unmodified, notes; writes grade.json/.md beside the notes
+# Self-study: grade a learner of this checkout (honest feedback, not a judge); writes learners/<name>/grade.md
 grade name *args:
     {{python}} -m minimoe.course grade {{quote(name)}} {{args}}
 
-# Collect every learner's grades into learners/gradebook.csv
+# Classroom: build learner repositories with breaks in them (--phase N|--breaks IDS, --blind, --learners A,B|--class)
+handout *args:
+    {{python}} -m minimoe.course handout {{args}}
+
+# Classroom: grade submissions (folders, .bundle files, archives) with the instructor's own detectors
+autograde *args:
+    {{python}} -m minimoe.course autograde {{args}}
+
+# Classroom: every learner's latest autograde into classroom/gradebook.csv
 gradebook *args:
     {{python}} -m minimoe.course gradebook {{args}}
 
-# Check every break: detectors green pristine, red with it on, green after off, over 10 seeds
+# Check every break: detectors green pristine, red with it on, green after off, over labs/seeds.yaml's seeds
 verify-breaks *args:
     {{python}} -m minimoe.course verify {{args}}
-
-# Rewrite the checksum manifest of tests/ (course developers, after changing a test)
-update-checksums:
-    {{python}} -m minimoe.course update-checksums
 
 # Build the course site (English + Spanish) strictly into site/: a broken link or missing page fails
 docs *args:

@@ -1,10 +1,9 @@
-"""The course engine: switching breaks, refusals, notes, hints, grading — on a scratch copy of the repo."""
+"""The self-study engine: switching breaks, refusals, notes, hints, grading — on scratch copies of the course."""
 
 import json
 import os
-import shutil
 import signal
-from pathlib import Path
+import subprocess
 
 import pytest
 
@@ -13,22 +12,6 @@ from minimoe.course import learners, switch
 from minimoe.course.catalog import CourseError, load_catalog, lookup
 from minimoe.course.cli import main as course_main
 from minimoe.course.notes import read_records
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def repo(tmp_path):
-    """A scratch copy of the course (src, tests, labs): the real checkout is never touched."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "outputs")
-    for name in ("src", "tests", "labs"):
-        shutil.copytree(ROOT / name, tmp_path / name, ignore=ignore)
-    return tmp_path
-
-
-@pytest.fixture
-def catalog(repo):
-    return load_catalog(repo)
 
 
 def test_on_off_round_trip_is_byte_exact(repo, catalog):
@@ -103,7 +86,7 @@ def test_ctrl_c_during_the_switch_is_held_until_the_write_is_done(repo, catalog,
     with pytest.raises(KeyboardInterrupt):
         switch.switch_on(b, repo)
     assert switch.status(b, repo) == "on"  # the file and the state were both written
-    assert "36-01" in switch.read_state(repo)["breaks"]
+    assert [e.token for e in switch.read_state(repo)] == ["36-01"]
 
 
 @pytest.mark.parametrize("content,match", [
@@ -126,7 +109,7 @@ def test_catalog_entry_missing_a_field_is_named(repo):
 
 
 def test_learner_names_are_checked(repo):
-    for bad in ("../x", "a/b", "ana garcia", "..", ""):
+    for bad in ("../x", "a/b", "ana garcia", "..", "", "ana\n", "ana\n\n"):
         with pytest.raises(CourseError, match="not allowed"):
             learners.new_learner(repo, bad)
     learners.new_learner(repo, "ana")
@@ -134,13 +117,22 @@ def test_learner_names_are_checked(repo):
         learners.new_learner(repo, "ana")
 
 
-def _fill_notes(repo, name, bid, drop=()):
-    rec = {"bug-id": bid, "concept": "c", "symptom": "s", "hidden_cause": "h", "hint_1": "1", "hint_2": "2",
-           "hint_3": "3", "fix_diff": "f"}
+GOOD_NOTES = {"concept": "top-k weights are a distribution over the chosen experts",
+              "symptom": "w_sum was 0.002 per token instead of 1.0 at top-2",
+              "hidden_cause": "the weights were normalised over the tokens, not over each token's K experts",
+              "hint_1": "read the w_sum column at top-2",
+              "hint_2": "what should a token's weights sum to",
+              "hint_3": "check the dim of the renormalisation in router.py",
+              "fix_diff": "sum over dim=-1 instead of dim=0 in the renormalisation"}
+
+
+def fill_notes(repo, name, bid, phase=36, drop=(), **fields):
+    rec = {"bug-id": bid, **GOOD_NOTES, **fields}
     for k in drop:
         rec.pop(k)
     lines = "\n".join(f"  {k}: {json.dumps(v)}" for k, v in rec.items())
-    p = repo / f"learners/{name}/phase-36/notes/breaks.md"
+    p = repo / f"learners/{name}/phase-{phase}/notes/breaks.md"
+    p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text("# notes\n\n```yaml\n-" + lines[1:] + "\n```\n")
 
 
@@ -149,7 +141,7 @@ def _fill_notes(repo, name, bid, drop=()):
     ("```yaml\n- bug-id: !!python/object/apply:os.system ['ls']\n```\n", "YAML tags"),
     ("x" * 300_000, "too large"),
     ("```yaml\njust text\n```\n", "expected a list of records"),
-])
+], ids=["unclosed", "tag", "huge", "not-records"])
 def test_malformed_notes_get_specific_messages(repo, content, match):
     learners.new_learner(repo, "bo")
     p = repo / "learners/bo/phase-36/notes/breaks.md"
@@ -171,44 +163,6 @@ def test_hints_are_recorded_per_learner(repo):
     assert learners.read_progress(repo, "di")["hints"]["36-01"] == [1, 2]
 
 
-def test_grader_on_fixture_learners(repo, catalog):
-    b = catalog["36-03"]  # its detector is fast
-    # found and fixed: given the break, hints used, notes complete, break off
-    learners.new_learner(repo, "fixed")
-    switch.switch_on(b, repo, "fixed")
-    learners.record_given(repo, "fixed", b.id, blind=False)
-    learners.next_hint(repo, "fixed", b.id)
-    _fill_notes(repo, "fixed", b.id)
-    switch.switch_off(b, repo)
-    # not fixed: the break is still on; notes miss a field
-    learners.new_learner(repo, "stuck")
-    learners.record_given(repo, "stuck", b.id, blind=False)
-    _fill_notes(repo, "stuck", b.id, drop=("hidden_cause",))
-    g = grading.grade(repo, catalog, "fixed")
-    assert g.tests_unmodified and [x.passed for x in g.breaks] == [True]
-    assert g.breaks[0].hints_used == 1 and g.breaks[0].reversal == "reverted"
-    switch.switch_on(b, repo)
-    g = grading.grade(repo, catalog, "stuck")
-    (x,) = g.breaks
-    assert not x.passed and not x.detectors_pass and x.reversal == "still on"
-    assert any("'hidden_cause' is missing" in p for p in x.notes_problems)
-    switch.switch_off(b, repo)
-    # a modified test is flagged, and fails the break
-    t = repo / "tests/phase36/test_combine_weights.py"
-    t.write_text(t.read_text() + "\n# loosened\n")
-    g = grading.grade(repo, catalog, "fixed")
-    assert not g.tests_unmodified and g.modified_tests == ["tests/phase36/test_combine_weights.py (changed)"]
-    assert not g.breaks[0].passed
-    written = grading.write_reports(repo, g, catalog)
-    assert {p.name for p in written} == {"grade.json", "grade.md"}
-    assert "learner,break" in grading.gradebook(repo)
-
-
-def test_manifest_matches_the_tests():
-    """The checksum manifest the grader uses must describe tests/ as shipped: `just update-checksums`."""
-    assert grading.modified_tests(ROOT) == [], "tests/ changed: run `just update-checksums` and commit the manifest"
-
-
 def test_cli_errors_are_one_line_with_exit_2(repo, monkeypatch, capsys):
     monkeypatch.chdir(repo)
     assert course_main(["break", "on", "99-99"]) == 2
@@ -221,15 +175,16 @@ def test_cli_errors_are_one_line_with_exit_2(repo, monkeypatch, capsys):
 def test_ctrl_c_during_grading_writes_nothing(repo, monkeypatch, capsys):
     monkeypatch.chdir(repo)
     learners.new_learner(repo, "eve")
-    _fill_notes(repo, "eve", "36-03")
+    fill_notes(repo, "eve", "36-03")
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(grading, "run_detectors", interrupted)
+    learners.record_given(repo, "eve", "36-03", {"blind": False, "phase": 36})
     assert course_main(["grade", "eve"]) == 130
     assert "interrupted" in capsys.readouterr().err
-    assert not (repo / "learners/eve/phase-36/notes/grade.json").exists()
+    assert not (repo / "learners/eve/grade.md").exists()
 
 
 def test_the_listing_does_not_give_the_blind_break_away(repo, monkeypatch, capsys):
@@ -244,3 +199,200 @@ def test_the_listing_does_not_give_the_blind_break_away(repo, monkeypatch, capsy
 
     assert len(states("38")) >= 2 and set(states("38").values()) == {"?"}
     assert set(states("36").values()) == {"off"}  # other phases show their state
+
+
+# ---------------------------------------------------------------- self-study grading
+
+def give(repo, catalog, name, bid):
+    """The engine gives `name` break `bid` (as `just break on` does with an active learner)."""
+    if not (repo / "learners" / name).is_dir():
+        learners.new_learner(repo, name)
+    switch.switch_on(catalog[bid], repo, name, catalog=catalog)
+
+
+def verdict(g, exercise):
+    return next(v for v in g.verdicts if v.exercise == exercise)
+
+
+@pytest.mark.slow
+def test_a_real_fix_passes_and_a_break_still_on_fails(repo, catalog):
+    give(repo, catalog, "fixed", "36-03")
+    learners.next_hint(repo, "fixed", "36-03")
+    fill_notes(repo, "fixed", "36-03")
+    path = repo / catalog["36-03"].target  # the learner's own fix: the line differs from both forms
+    path.write_text(path.read_text().replace(catalog["36-03"].new, catalog["36-03"].old.replace(
+        "dim=-1", "dim=1")))
+    v = verdict(grading.grade(repo, catalog, "fixed"), "36-03")
+    assert v.passed and v.reversal == "fixed otherwise" and v.detectors == "green" and v.hints_used == 1
+    path.write_text(path.read_text().replace(catalog["36-03"].old.replace("dim=-1", "dim=1"), catalog["36-03"].new))
+    v = verdict(grading.grade(repo, catalog, "fixed"), "36-03")
+    assert not v.passed and v.reversal == "still on" and v.detectors == "red"
+    assert "the injected line is still there" in v.reasons and "a detector is still red" in v.reasons
+
+
+def test_case_1_switching_the_break_off_is_not_a_fix(repo, catalog):
+    give(repo, catalog, "ana", "36-03")
+    fill_notes(repo, "ana", "36-03")
+    switch.switch_off(catalog["36-03"], repo, catalog)
+    v = verdict(grading.grade(repo, catalog, "ana", run_tests=False), "36-03")
+    assert not v.passed and v.reversal == "switched off by the engine"
+    assert any("`just break off` restored the line" in r for r in v.reasons)
+
+
+def test_case_7_and_8_filler_notes_and_breaks_never_given_fail(repo, catalog):
+    learners.new_learner(repo, "eve")  # no break ever switched on
+    p = repo / "learners/eve/phase-36/notes/breaks.md"
+    p.write_text("```yaml\n" + "".join(
+        f"- {{bug-id: '36-0{i}', concept: x, symptom: x, hidden_cause: x, hint_1: x, hint_2: x, hint_3: x, "
+        f"fix_diff: x}}\n" for i in range(1, 5)) + "```\n")
+    g = grading.grade(repo, catalog, "eve", run_tests=False)
+    assert [v.exercise for v in g.verdicts] == ["36-01", "36-02", "36-03", "36-04"] and g.passed == 0
+    assert all(v.reasons == ["never given"] and "never given to eve" in v.notes_problems[0] for v in g.verdicts)
+    give(repo, catalog, "eve", "36-03")  # given, but the record is filler
+    v = verdict(grading.grade(repo, catalog, "eve", run_tests=False), "36-03")
+    assert not v.passed and any("too short" in p for p in v.notes_problems)
+    assert any("has no number" in p or "too short" in p for p in v.notes_problems)
+
+
+@pytest.mark.slow
+def test_case_9_pytest_options_from_the_caller_do_not_reach_the_detectors(repo, catalog, monkeypatch):
+    give(repo, catalog, "bo", "36-03")
+    fill_notes(repo, "bo", "36-03")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--deselect tests/phase36/test_combine_weights.py")
+    monkeypatch.setenv("PYTEST_PLUGINS", "nonexistent_plugin")
+    v = verdict(grading.grade(repo, catalog, "bo"), "36-03")
+    assert v.detectors == "red" and not v.passed  # a verdict, not a traceback, and the break is still on
+
+
+@pytest.mark.slow
+def test_case_10_no_tests_writes_nothing_and_keeps_a_real_grade(in_repo, catalog, capsys):
+    give(in_repo, catalog, "cy", "36-03")
+    fill_notes(in_repo, "cy", "36-03")
+    switch_path = in_repo / catalog["36-03"].target
+    switch_path.write_text(switch_path.read_text().replace(catalog["36-03"].new, catalog["36-03"].old))
+    assert course_main(["grade", "cy"]) == 0
+    report = (in_repo / "learners/cy/grade.md").read_text()
+    assert "| PASS |" in report
+    assert course_main(["grade", "cy", "--no-tests"]) == 1
+    assert "nothing was written" in capsys.readouterr().out
+    assert (in_repo / "learners/cy/grade.md").read_text() == report
+
+
+def test_case_2_a_changed_test_is_reported_but_the_detectors_still_judge(repo, catalog):
+    give(repo, catalog, "dan", "36-03")
+    fill_notes(repo, "dan", "36-03")
+    t = repo / "tests/phase36/test_combine_weights.py"
+    t.write_text(t.read_text().replace("worst < 1e-5", "worst < 1e9"))
+    g = grading.grade(repo, catalog, "dan", run_tests=False)
+    assert g.tests_changes == ["tests/phase36/test_combine_weights.py"]
+    assert "not a judge" in grading.table(g) and "tests/ differs" in grading.table(g)
+
+
+def test_grade_report_says_self_study_is_not_a_judge(in_repo, catalog, capsys):
+    give(in_repo, catalog, "fay", "36-04")
+    course_main(["grade", "fay", "--no-tests"])
+    assert "honest feedback on your own checkout, not a judge" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- blind exercises (cases 11 and 13)
+
+def test_case_11_a_blind_break_is_named_nowhere_the_engine_writes(in_repo, catalog, capsys):
+    learners.new_learner(in_repo, "gil")
+    assert course_main(["break", "blind", "36", "--seed", "4"]) == 0
+    (on,) = [b for b in catalog.values() if switch.status(b, in_repo) == "on"]
+    for f in (".minimoe/state.json", "learners/gil/progress.json"):
+        assert on.id not in (in_repo / f).read_text(), f
+    capsys.readouterr()
+    for argv in (["break", "status"], ["hint"]):
+        course_main(argv)
+    seen = capsys.readouterr()
+    assert on.id not in seen.out + seen.err and on.t("title") not in seen.out + seen.err
+    other = next(b for b in catalog.values() if b.phase == 36 and b.id != on.id)
+
+    def answers(bid):
+        return [(course_main([*argv, bid]), capsys.readouterr()) for argv in (["break", "on"], ["break", "off"])]
+
+    assert answers(on.id) == answers(other.id)  # switching by id tells the blind break from no other
+    course_main(["list", "--phase", "36"])
+    states = {row.split()[1]: row.split()[2] for row in capsys.readouterr().out.splitlines()[1:] if row[:2] == "36"}
+    assert set(states.values()) == {"?"}
+
+
+def test_case_13_a_partial_fix_keeps_the_ladder_and_the_state(in_repo, catalog, capsys):
+    learners.new_learner(in_repo, "hal")
+    assert course_main(["break", "blind", "36", "--seed", "4"]) == 0
+    (on,) = [b for b in catalog.values() if switch.status(b, in_repo) == "on"]
+    path = in_repo / on.target
+    path.write_text(path.read_text().replace(on.new, on.new + "  # looked at this"))  # still broken, line edited
+    path.write_text(path.read_text().replace(on.new + "  # looked at this", on.new.replace(" ", "  ", 1)))
+    assert switch.status(on, in_repo) == "edited"
+    capsys.readouterr()
+    assert course_main(["hint"]) == 0 and course_main(["hint"]) == 0
+    assert "hint 2/3 for the blind break (blind-1)" in capsys.readouterr().out
+    assert course_main(["break", "off", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert "left alone a blind break of phase 36" in out and "No break was on" not in out
+    assert [e.token for e in switch.read_state(in_repo)] == ["blind-1"]
+    assert course_main(["break", "blind", "36"]) == 2
+    assert "hand-edited tree" in capsys.readouterr().err
+    path.write_text(path.read_text().replace(on.new.replace(" ", "  ", 1), on.old))  # the real fix
+    assert course_main(["break", "off", "--all"]) == 0
+    assert "closed a blind break of phase 36" in capsys.readouterr().out and switch.read_state(in_repo) == []
+
+
+# ---------------------------------------------------------------- bad input (one line, exit 2, nothing lost)
+
+@pytest.mark.parametrize("content", ["[]", '{"given": 5}', '{"given": {"36-01": 3}}', "{not json", "\xff"])
+def test_a_damaged_progress_file_is_refused_and_kept(in_repo, capsys, content):
+    learners.new_learner(in_repo, "ida")
+    p = in_repo / "learners/ida/progress.json"
+    p.write_bytes(content.encode("latin-1"))
+    assert course_main(["break", "on", "36-03"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "progress.json is damaged" in err and len(err.splitlines()) == 1
+    assert p.read_bytes() == content.encode("latin-1")
+
+
+@pytest.mark.parametrize("content", ["[]", '{"exercises": 5}', '{"exercises": [{"token": 1}]}', "{x"])
+def test_a_damaged_state_file_is_refused_and_kept(in_repo, capsys, content):
+    p = in_repo / ".minimoe/state.json"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(content)
+    assert course_main(["break", "status"]) == 2
+    assert "state.json is damaged" in capsys.readouterr().err and p.read_text() == content
+
+
+def test_a_catalog_entry_that_is_a_folder_or_a_device_is_refused(repo):
+    breaks = repo / "labs/phase-36-routing-and-balance/breaks"
+    (breaks / "36-98.yaml").mkdir()
+    with pytest.raises(CourseError, match="not a regular file"):
+        load_catalog(repo)
+    (breaks / "36-98.yaml").rmdir()
+    (breaks / "36-98.yaml").symlink_to("/dev/zero")
+    with pytest.raises(CourseError, match="not a regular file"):
+        load_catalog(repo)
+
+
+def test_a_non_utf8_source_file_is_named(in_repo, catalog, capsys):
+    p = in_repo / "src/minimoe/router.py"
+    p.write_bytes(p.read_bytes() + b"\n# caf\xe9\n")
+    assert course_main(["list"]) == 2
+    err = capsys.readouterr().err
+    assert "router.py is not UTF-8" in err and "0xe9" in err
+    learners.new_learner(in_repo, "jo")
+    assert course_main(["grade", "jo", "--no-tests"]) in (1, 2)
+
+
+def test_an_immutable_target_is_refused_with_nothing_changed(repo, catalog):
+    b = catalog["36-03"]
+    path = repo / b.target
+    before = path.read_bytes()
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not available here: an immutable file cannot be made")
+    try:
+        with pytest.raises(CourseError, match="permission denied .*nothing was changed"):
+            switch.switch_on(b, repo)
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+    assert path.read_bytes() == before and switch.read_state(repo) == []
+    assert not list(path.parent.glob(".*.tmp"))

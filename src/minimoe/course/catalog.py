@@ -20,20 +20,16 @@ Schema (text fields are {en: ..., es: ...}):
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from .textfiles import CourseError, safe_yaml
 
-MAX_YAML_BYTES = 256 * 1024
 LANGS = ("en", "es")
 ID_RE = re.compile(r"^(\d{2})-(\d{2})$")
 TEXT_FIELDS = ("title", "concept", "symptom", "hidden_cause", "fix", "seen_in")
-
-
-class CourseError(Exception):
-    """A user-facing problem with a one-line message that names it and its fix."""
 
 
 def repo_root(start: Path | None = None) -> Path:
@@ -43,35 +39,6 @@ def repo_root(start: Path | None = None) -> Path:
         if (p / "labs").is_dir() and (p / "src" / "minimoe").is_dir():
             return p
     raise CourseError("run this inside the minimoe folder (the one with labs/ and src/minimoe/)")
-
-
-def safe_yaml(path: Path, what: str):
-    """Load a YAML file safely: size-limited, no tags (!!python/object...), message on any error."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise CourseError(f"{what} {path}: no such file") from None
-    if size > MAX_YAML_BYTES:
-        raise CourseError(f"{what} {path}: {size} bytes is too large (limit {MAX_YAML_BYTES // 1024} KiB); "
-                          "keep it to plain short text")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise CourseError(f"{what} {path}: not UTF-8 text; save it as UTF-8") from None
-    return parse_yaml(text, f"{what} {path}")
-
-
-def parse_yaml(text: str, where: str):
-    try:
-        return yaml.safe_load(text)
-    except yaml.constructor.ConstructorError:
-        raise CourseError(f"{where}: YAML tags (like !!python/object) are not allowed; write plain values") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise CourseError(f"{where}: not valid YAML{at}: {problem}. Check the indentation and quote "
-                          "text that contains ': ' or starts with a special character") from None
 
 
 @dataclass(frozen=True)
@@ -157,8 +124,6 @@ def load_catalog(root: Path | None = None) -> dict[str, Break]:
 def lookup(catalog: dict[str, Break], bid: str) -> Break:
     if bid in catalog:
         return catalog[bid]
-    import difflib
-
     close = difflib.get_close_matches(bid, list(catalog), n=3, cutoff=0.5)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
     raise CourseError(f"unknown break id {bid!r}; {hint}`just breaks` lists them")
@@ -169,3 +134,19 @@ def phase_dir(root: Path, phase: int) -> Path:
     if not dirs:
         raise CourseError(f"no lab folder for phase {phase} (labs/phase-{phase}-*)")
     return dirs[0]
+
+
+SEEDS = Path("labs") / "seeds.yaml"
+
+
+def course_seeds(root: Path) -> dict[str, list[int]]:
+    """The seeds of the multi-seed checks (labs/seeds.yaml): 'verify' and 'grade', grade within verify."""
+    data = safe_yaml(root / SEEDS, "seeds file")
+    ok = isinstance(data, dict) and all(
+        isinstance(data.get(k), list) and data[k] and all(isinstance(s, int) and s >= 0 for s in data[k])
+        for k in ("verify", "grade"))
+    if not ok:
+        raise CourseError(f"seeds file {SEEDS}: needs 'verify' and 'grade', each a list of seeds (whole numbers >= 0)")
+    if not set(data["grade"]) <= set(data["verify"]):
+        raise CourseError(f"seeds file {SEEDS}: every 'grade' seed must also be a 'verify' seed")
+    return {"verify": list(data["verify"]), "grade": list(data["grade"])}

@@ -1,15 +1,23 @@
 """The course engine's command line: `python -m minimoe.course <command>` (the justfile's front door).
 
+Self-study (one checkout, one honest person switching their own breaks):
     list [--phase N] [--lang es]          every break: phase, id, title, on/off
-    break on|off|status|blind|show ...    switch breaks (instructors), blind mode
+    break on|off|status|blind|show ...    switch breaks; blind mode hides which one is on
     new-learner NAME / learner NAME       create / choose the active learner
-    hint [ID] [--lang es] [--rung N]      the next rung of a break's hint ladder
-    grade NAME [--no-tests]               grade a learner; writes grade.json + grade.md
-    gradebook [--out FILE]                every learner's grades as CSV
-    verify [--seeds N] [--phase P] [--break ID]   are the breaks reliable? (kill matrix)
-    update-checksums                      rewrite the tests/ manifest (course developers)
+    hint [ID|CODE] [--lang es] [--rung N] the next rung of an exercise's hint ladder
+    grade NAME [--no-tests]               honest feedback on your own checkout (not a judge)
+
+Classroom (the instructor's side; learners work in handouts and never see this checkout):
+    handout --phase N|--breaks IDS [--blind] [--learners A,B | --class]   build learner repositories
+    autograde SUBMISSION... [--jobs N]    grade submissions with the instructor's own detectors
+    gradebook [--out FILE]                every learner's latest autograde, as CSV
+
+Course developers:
+    verify [--phase P] [--break ID]       are the breaks reliable? (the kill matrix over seeds)
+    outputs [--phase N] [--check]         the lab pages' output blocks, from real runs
 
 Every user mistake ends in one line `error: ...` naming the problem and the fix, exit code 2.
+An interrupt (Ctrl-C, SIGTERM, SIGHUP) never leaves a half-written file, and says what is on.
 """
 
 from __future__ import annotations
@@ -19,51 +27,67 @@ import random
 import sys
 from pathlib import Path
 
+from . import autograde as grading_class
+from . import classroom, guard, handout, learners
 from . import grade as grading
-from . import learners
-from .catalog import CourseError, load_catalog, lookup, repo_root
-from .switch import pick_blind, read_state, status, switch_off, switch_on
+from .catalog import CourseError, course_seeds, load_catalog, lookup, repo_root
+from .switch import pick_blind, status, switch_off, switch_off_all, switch_on, tracked
 from .verify import kill_matrix, save, verify
 
 
-def _catalog(root: Path):
-    return load_catalog(root)
+def _blind_phases(root, cat) -> set[int]:
+    """Phases with a blind exercise: their breaks' states are not shown (or the listing gives it away)."""
+    with guard.exclusive(root):
+        return {t.exercise.phase for t in tracked(root, cat) if t.exercise.blind}
 
 
 def cmd_list(root, args):
-    cat = _catalog(root)
-    blind = {k for k, v in read_state(root)["breaks"].items() if v.get("blind")}
-    hidden = {cat[k].phase for k in blind if k in cat}  # all of such a phase read "?", or the list gives it away
+    cat = load_catalog(root)
+    hidden = _blind_phases(root, cat)
     rows = [f"{'phase':<5}  {'id':<6}  {'state':<7}  title"]
     for b in cat.values():
         if args.phase and b.phase != args.phase:
             continue
-        st = status(b, root)
-        known_on = st == "on" and b.id not in blind  # switched on openly: nothing to hide
-        shown = "?" if b.phase in hidden and not known_on else {"on": "ON", "off": "off", "edited": "edited"}[st]
+        shown = "?" if b.phase in hidden else {"on": "ON", "off": "off", "edited": "edited"}[status(b, root)]
         rows.append(f"{b.phase:<5}  {b.id:<6}  {shown:<7}  {b.t('title', args.lang)}")
     print("\n".join(rows))
-    if blind:
-        print("? = a blind break may be among these; `just break status` says how many are on")
+    if hidden:
+        print("? = a blind break is among these; `just break status` says what it can")
+
+
+def what_is_on(root, cat) -> list[str]:
+    """One line per break that is on or edited; a blind exercise only by its phase."""
+    with guard.exclusive(root):
+        items = tracked(root, cat)
+    blind = {t.brk.id: t for t in items if t.exercise.blind and t.brk}
+    hidden = {t.exercise.phase for t in blind.values()}
+    lines = []
+    for t in blind.values():
+        word = {"on": "on", "off": "its line is back in its original form", "edited":
+                "its line was changed by hand (partly fixed?)"}[t.line]
+        lines.append(f"blind  a break of phase {t.exercise.phase} ({t.exercise.token}): {word}; `just hint` "
+                     "gives its hints")
+    for b in cat.values():
+        if b.id in blind or b.phase in hidden:
+            continue
+        st = status(b, root)
+        if st == "on":
+            lines.append(f"ON     {b.id}  {b.t('title')}  ({b.target})")
+        elif st == "edited":
+            lines.append(f"edited {b.id}: its line in {b.target} was changed by hand (neither original nor broken)")
+    return lines
 
 
 def cmd_break(root, args):
-    cat = _catalog(root)
+    cat = load_catalog(root)
     learner = learners.active(root)
     if args.action == "status":
-        state = read_state(root)["breaks"]
-        on = [b for b in cat.values() if status(b, root) == "on"]
-        edited = [b for b in cat.values() if status(b, root) == "edited"]
-        shown = [b for b in on if not state.get(b.id, {}).get("blind")]
-        hidden = [b for b in on if state.get(b.id, {}).get("blind")]
-        if not on:
-            print("no break is on")
-        for b in shown:
-            print(f"ON  {b.id}  {b.t('title')}  ({b.target})")
-        for b in hidden:
-            print(f"ON  (blind)  a break of phase {b.phase}: hunt it; `just hint` gives its hints")
-        for b in edited:
-            print(f"edited  {b.id}: its line in {b.target} was changed by hand (neither pristine nor broken)")
+        with guard.exclusive(root):
+            leftovers = guard.clean_temp_files(root)
+        for p in leftovers:
+            print(f"removed {p}: a temp file an interrupted write left behind (the file it was for is intact)")
+        lines = what_is_on(root, cat)
+        print("\n".join(lines) if lines else "no break is on")
         print(f"active learner: {learner or '(none; `just new-learner <name>`)'}")
         return
     if args.action == "blind":
@@ -78,18 +102,20 @@ def cmd_break(root, args):
             raise CourseError(f"phase {phase} has no breaks; phases with breaks: "
                               f"{', '.join(sorted({str(b.phase) for b in cat.values()}))}")
         b = pick_blind(candidates, root, random.Random(args.seed) if args.seed is not None else None)
-        switch_on(b, root, learner, blind=True, catalog=cat)
-        if learner:
-            learners.record_given(root, learner, b.id, blind=True)
-        print(f"a break of phase {phase} is on (blind). Train, watch the telemetry, find it; `just hint` helps.")
+        ex = switch_on(b, root, learner, blind=True, catalog=cat)
+        print(f"a break of phase {phase} is on (blind, exercise {ex.token}). Train, watch the telemetry, find it; "
+              "`just hint` helps. (Self-study: `git diff` would show it; for a real blind hunt use a handout.)")
         return
     if args.action == "off" and args.all:
-        n = 0
-        for b in cat.values():
-            if status(b, root) == "on":
-                switch_off(b, root, cat)
-                n += 1
-        print(f"switched off {n} break(s)" if n else "no break was on")
+        rep = switch_off_all(root, cat)
+        for x in rep.switched_off:
+            print(f"switched off {x}")
+        for x in rep.closed:
+            print(f"closed {x}: its line was no longer broken")
+        for x in rep.edited:
+            print(f"left alone {x}")
+        if not (rep.switched_off or rep.closed or rep.edited):
+            print("no break was on")
         return
     if not args.target:
         raise CourseError(f"`just break {args.action}` needs a break id, e.g. `just break {args.action} 36-01`")
@@ -100,8 +126,6 @@ def cmd_break(root, args):
         print(f"target: {b.target}\n  old: {b.old}\n  new: {b.new}\ndetectors: " + ", ".join(b.detectors))
     elif args.action == "on":
         switch_on(b, root, learner, catalog=cat)
-        if learner:
-            learners.record_given(root, learner, b.id, blind=False)
         print(f"{b.id} is on: {b.t('title')} ({b.target}). `just break off {b.id}` restores it.")
     elif args.action == "off":
         identical = switch_off(b, root, cat)
@@ -121,60 +145,111 @@ def cmd_learner(root, args):
 
 
 def cmd_hint(root, args):
-    cat = _catalog(root)
-    state = read_state(root)["breaks"]
-    if args.id:
-        b = lookup(cat, args.id)
-    else:
-        blind = [cat[i] for i, v in state.items() if v.get("blind") and i in cat and status(cat[i], root) == "on"]
-        if len(blind) != 1:
+    cat = load_catalog(root)
+    with guard.exclusive(root):
+        items = tracked(root, cat)
+        blind = [t for t in items if t.exercise.blind and t.brk]
+        if args.id and any(t.exercise.token == args.id for t in blind):
+            t = next(t for t in blind if t.exercise.token == args.id)
+            b, token, label = t.brk, t.exercise.token, f"the blind break ({t.exercise.token})"
+        elif args.id:
+            b = lookup(cat, args.id)
+            token, label = b.id, b.id
+        elif len(blind) == 1:
+            b, token, label = blind[0].brk, blind[0].exercise.token, f"the blind break ({blind[0].exercise.token})"
+        else:
             raise CourseError("give a break id (`just hint 36-01`); without one, `just hint` serves the blind break, "
-                              f"and {len(blind)} blind breaks are on")
-        b = blind[0]
-    name = learners.active(root)
-    if args.rung:
-        if not 1 <= args.rung <= 3:
-            raise CourseError("--rung is 1, 2 or 3")
-        rung, new = args.rung, False
-    elif name:
-        rung, new = learners.next_hint(root, name, b.id)
-    else:
-        raise CourseError("no active learner, so the ladder cannot remember your rung: `just new-learner <name>` "
-                          "first, or ask for a rung with --rung 1")
-    label = b.id if not state.get(b.id, {}).get("blind") else "the blind break"
+                              f"and {len(blind)} blind breaks are given")
+        name = learners.active(root)
+        if args.rung:
+            if not 1 <= args.rung <= 3:
+                raise CourseError("--rung is 1, 2 or 3")
+            rung, new = args.rung, True
+        elif name:
+            rung, new = learners.next_hint(root, name, token)
+        else:
+            raise CourseError("no active learner, so the ladder cannot remember your rung: `just new-learner <name>` "
+                              "first, or ask for a rung with --rung 1")
     print(f"hint {rung}/3 for {label}: {b.hint(rung, args.lang)}")
-    if not new and not args.rung:
-        print("(that was the last rung; the lab page's 'Teaching moment' explains the rest)")
+    if not new:
+        print("(that was the last rung)")
 
 
 def cmd_grade(root, args):
-    cat = _catalog(root)
+    cat = load_catalog(root)
     learners.check_name(args.name)
     g = grading.grade(root, cat, args.name, run_tests=not args.no_tests)
     print(grading.table(g))
-    written = grading.write_reports(root, g, cat)
-    if written:
-        print("wrote " + ", ".join(str(p.relative_to(root)) for p in written))
-    return 0 if g.breaks and all(b.passed for b in g.breaks) else 1
+    if args.no_tests:
+        print("(--no-tests: the detectors did not run, so nothing was written)")
+        return 1
+    print(f"wrote {grading.write_report(root, g).relative_to(root)}")
+    return 0 if g.verdicts and all(v.passed for v in g.verdicts) else 1
+
+
+def cmd_handout(root, args):
+    cat = load_catalog(root)
+    if bool(args.phase) == bool(args.breaks):
+        raise CourseError("say what to hand out: --phase N (a break drawn from that phase per handout) or "
+                          "--breaks 36-01,36-03")
+    if bool(args.learners) == args.whole_class:
+        raise CourseError("say who it is for: --learners ana,ben (one handout each) or --class (one for all)")
+    ids = [lookup(cat, i.strip()).id for i in args.breaks.split(",")] if args.breaks else None
+    names = [learners.check_name(n.strip()) for n in args.learners.split(",")] if args.learners else [None]
+    cls = classroom.folder(root, args.classroom)
+    rng = random.Random(args.seed) if args.seed is not None else random.SystemRandom()
+    with guard.exclusive(cls):
+        roster = classroom.read_roster(cls)
+        again = [n for n in names if n in roster["learners"]] + (["the class"] if names == [None] and roster.get(
+            "class") else [])
+        if again and not args.replace:
+            raise CourseError(f"{', '.join(again)} already has a handout (`{cls.name}/roster.json`); --replace gives a "
+                              "new one (the old one stays recorded, its results kept)")
+        for name in names:
+            h = handout.build(root, cat, handout.pick(cat, args.phase, ids, args.count, rng), args.blind, name, cls,
+                              rng)
+            classroom.add_handout(roster, h)
+            classroom.write_roster(cls, roster)
+            what = ", ".join(h.codes) if args.blind else ", ".join(f"{c}" for c in h.codes)
+            print(f"{name or 'class'}: {cls.name}/{h.bundle} ({'blind, ' if h.blind else ''}exercises {what}; "
+                  f"handout {h.id})")
+    print(f"send each learner their .bundle (`git clone NAME.bundle`); collect what `just submit` writes, then "
+          f"`just autograde {cls.name}/submissions/*`")
+
+
+def cmd_autograde(root, args):
+    cat = load_catalog(root)
+    cls = classroom.folder(root, args.classroom)
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    if seeds is not None and len(seeds) < 3:
+        raise CourseError("--seeds: grade on at least 3 seeds, e.g. --seeds 0,1,2")
+    results = grading_class.autograde(root, cat, cls, [Path(p) for p in args.submissions], args.learner, seeds,
+                                      args.jobs, args.timeout)
+    ok = [r for r in results if "error" not in r]
+    print(f"graded {len(ok)} of {len(results)} submission(s); results in {cls.name}/results/, "
+          "`just gradebook` collects them")
+    return 0 if len(ok) == len(results) else 2
 
 
 def cmd_gradebook(root, args):
-    text = grading.gradebook(root)
-    out = Path(args.out) if args.out else root / "learners" / "gradebook.csv"
+    cls = classroom.folder(root, args.classroom)
+    text = classroom.gradebook(cls)
+    out = Path(args.out) if args.out else cls / "gradebook.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     print(text, end="")
     print(f"wrote {out}")
 
 
 def cmd_verify(root, args):
-    cat = _catalog(root)
-    breaks = [b for b in cat.values() if (not args.phase or b.phase == args.phase)
-              and (not args.break_id or b.id == args.break_id)]
+    cat = load_catalog(root)
     if args.break_id:
         lookup(cat, args.break_id)
+    breaks = [b for b in cat.values() if (not args.phase or b.phase == args.phase)
+              and (not args.break_id or b.id == args.break_id)]
     if not breaks:
         raise CourseError("no break matches; `just breaks` lists them")
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.seeds)) if args.seeds else course_seeds(root)["verify"]
     report = verify(root, cat, breaks, seeds, workers=args.workers)
     print(kill_matrix(report, breaks))
     save(report, root / "runs" / "verify" / "verify.json")
@@ -201,11 +276,6 @@ def cmd_outputs(root, args):
     print(f"updated {len(changed)} page(s)" + "".join(f"\n  {p.relative_to(root)}" for p in changed))
 
 
-def cmd_update_checksums(root, args):
-    (root / grading.MANIFEST).write_text(grading.compute_manifest(root), encoding="utf-8")
-    print(f"wrote {grading.MANIFEST} ({len(grading.test_files(root))} test files)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="minimoe.course", description="The minimoe course engine.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -225,14 +295,32 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("hint", help="the next rung of a break's hint ladder")
     s.add_argument("id", nargs="?")
     s.add_argument("--lang", choices=("en", "es"), default="en")
-    s.add_argument("--rung", type=int, help="show this rung (1-3) without counting it")
-    s = sub.add_parser("grade", help="grade a learner")
+    s.add_argument("--rung", type=int, help="show this rung (1-3)")
+    s = sub.add_parser("grade", help="self-study: grade a learner of this checkout")
     s.add_argument("name")
-    s.add_argument("--no-tests", action="store_true", help="skip running the detectors (notes and files only)")
-    s = sub.add_parser("gradebook", help="every learner's grades as CSV")
+    s.add_argument("--no-tests", action="store_true", help="skip the detectors (notes and files only; writes nothing)")
+    s = sub.add_parser("handout", help="classroom: build learner repositories with breaks in them")
+    s.add_argument("--phase", type=int, help="draw the break(s) of each handout from this phase")
+    s.add_argument("--breaks", help="exactly these breaks, comma-separated (e.g. 36-01,36-03)")
+    s.add_argument("--count", type=int, default=1, help="with --phase: breaks per handout")
+    s.add_argument("--blind", action="store_true", help="neutral exercise codes; nothing names the break")
+    s.add_argument("--learners", help="one handout per learner, comma-separated names")
+    s.add_argument("--class", dest="whole_class", action="store_true", help="one handout for the whole class")
+    s.add_argument("--seed", type=int, help="make the draws reproducible")
+    s.add_argument("--replace", action="store_true", help="give a learner who has a handout a new one")
+    s.add_argument("--classroom", help="the classroom folder (default: classroom/)")
+    s = sub.add_parser("autograde", help="classroom: grade submissions with the instructor's detectors")
+    s.add_argument("submissions", nargs="+", help="folders, .bundle files or .tar.gz/.zip archives")
+    s.add_argument("--learner", help="the learner of a single submission (default: its file or folder name)")
+    s.add_argument("--jobs", type=int, default=2, help="submissions graded at once")
+    s.add_argument("--seeds", help="grading seeds, comma-separated (default: labs/seeds.yaml's grade seeds)")
+    s.add_argument("--timeout", type=float, default=600, help="seconds allowed per submission")
+    s.add_argument("--classroom", help="the classroom folder (default: classroom/)")
+    s = sub.add_parser("gradebook", help="classroom: every learner's latest autograde as CSV")
     s.add_argument("--out")
+    s.add_argument("--classroom", help="the classroom folder (default: classroom/)")
     s = sub.add_parser("verify", help="check every break is red when on and green when off, over seeds")
-    s.add_argument("--seeds", type=int, default=10)
+    s.add_argument("--seeds", type=int, help="seeds 0..N-1 instead of labs/seeds.yaml's verify seeds")
     s.add_argument("--phase", type=int)
     s.add_argument("--break", dest="break_id")
     s.add_argument("--workers", type=int, default=2)
@@ -241,25 +329,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--only", help="one output by name")
     s.add_argument("--check", action="store_true", help="re-run and compare instead of writing")
     s.add_argument("--pages-only", action="store_true", help="with --check: compare pages to saved outputs only")
-    sub.add_parser("update-checksums", help="rewrite the manifest of tests/ (course developers)")
     return p
 
 
 COMMANDS = {"list": cmd_list, "break": cmd_break, "new-learner": cmd_new_learner, "learner": cmd_learner,
-            "hint": cmd_hint, "grade": cmd_grade, "gradebook": cmd_gradebook, "verify": cmd_verify,
-            "outputs": cmd_outputs, "update-checksums": cmd_update_checksums}
+            "hint": cmd_hint, "grade": cmd_grade, "handout": cmd_handout, "autograde": cmd_autograde,
+            "gradebook": cmd_gradebook, "verify": cmd_verify, "outputs": cmd_outputs}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    guard.install_signal_handlers()
+    root = None
     try:
         root = repo_root()
         return COMMANDS[args.cmd](root, args) or 0
     except CourseError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: nothing was left half-written", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"interrupted ({e or 'SIGINT'}): no file was left half-written", file=sys.stderr)
+        if root is not None and args.cmd in ("break", "handout"):
+            try:
+                on = what_is_on(root, load_catalog(root))
+                print("now: " + ("; ".join(on) if on else "no break is on"), file=sys.stderr)
+            except (CourseError, KeyboardInterrupt):
+                pass
         return 130
 
 

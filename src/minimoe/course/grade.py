@@ -1,191 +1,211 @@
-"""Grading a learner: did they find the break, explain it, and reverse it?
+"""Grading: did the learner find the break, explain it, and reverse it?
 
-For each break the learner was given (learners/<name>/progress.json) or wrote a record for:
+One verdict per exercise, from four checks:
 
-  detectors   its detector tests pass now (seed 0), in this checkout
-  reversed    the broken line is gone: "reverted" (the pristine line is back), "fixed otherwise"
-              (the line differs from both; the detectors judge the fix), or "still on"
-  tests       tests/ is unmodified: every file's SHA-256 matches tests.sha256 (the course's manifest)
-  notes       learners/<name>/phase-NN/notes/breaks.md holds a complete, valid record with its bug-id
-  hints       how many rungs of the hint ladder the learner opened (reported, not penalised)
+  reversal   the injected line is gone: "reverted" (the pristine line is back), "fixed otherwise"
+             (the line differs from both; the detectors judge the fix), "still on", or "switched
+             off by the engine" (`just break off` restored it, not the learner)
+  detectors  the break's detector tests pass, on every grading seed (labs/seeds.yaml)
+  notes      a complete record for the exercise in phase-NN/notes/breaks.md (notes.py)
+  hints      how many rungs of the hint ladder were opened (reported, not penalised)
 
-A break passes when detectors, tests and notes pass and the break is not still on. The result is
-a table on the terminal and grade.json + grade.md beside the learner's notes, one pair per phase.
-`gradebook` collects every learner's grade.json into one CSV for the instructor.
+An exercise passes when it is reversed, its detectors are green and its notes are complete.
+Only exercises that were given are graded: a record for anything else is a FAIL that says so.
+
+This module grades a *self-study* checkout (`just grade NAME`): the learner's own checkout, with
+the answers and the tests in their hands, so the report is honest feedback, not a judge, and
+says so. A class is graded by `just autograde` (autograde.py), which uses the same verdicts but
+takes nothing from the learner except their package source and their notes.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
-from dataclasses import asdict, dataclass, field
+import subprocess
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .catalog import Break, CourseError
+from .catalog import Break, CourseError, course_seeds
+from .guard import atomic_write
 from .learners import learner_dir, read_progress
 from .notes import bug_ids, check_record, notes_path, read_records, record_for
-from .runner import run_detectors
-from .switch import atomic_write, status
+from .runner import Outcome, run_detectors
+from .switch import id_hash
 
-MANIFEST = Path("src/minimoe/course/tests.sha256")
-
-
-def test_files(root: Path) -> list[Path]:
-    return sorted(p for p in (root / "tests").rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc"))
-
-
-def compute_manifest(root: Path) -> str:
-    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}"
-             for p in test_files(root)]
-    return "\n".join(lines) + "\n"
-
-
-def modified_tests(root: Path) -> list[str]:
-    """Test files that differ from the manifest, were added, or are missing."""
-    want = {}
-    for line in (root / MANIFEST).read_text(encoding="utf-8").splitlines():
-        sha, _, path = line.partition("  ")
-        want[path] = sha
-    have = {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in test_files(root)}
-    changed = [f"{p} (changed)" for p in want if p in have and have[p] != want[p]]
-    changed += [f"{p} (missing)" for p in want if p not in have]
-    changed += [f"{p} (added)" for p in have if p not in want]
-    return sorted(changed)
+SELF_STUDY = ("self-study grade: honest feedback on your own checkout, not a judge — everything it reads is in "
+              "your hands. A class is graded by the instructor's `just autograde`.")
 
 
 @dataclass
-class BreakGrade:
-    id: str
-    title: str
-    detectors_pass: bool
+class Verdict:
+    exercise: str  # what the learner calls it: the break id, or a blind exercise's code
+    title: str  # the break's title ("(blind)" while a blind exercise is not passed)
+    reversal: str
+    detectors: str  # green | red | not run
     detector_failures: list[str]
-    reversal: str  # reverted | fixed otherwise | still on
     notes_ok: bool
     notes_problems: list[str]
     hints_used: int
     passed: bool = False
+    reasons: list[str] = field(default_factory=list)  # why it did not pass
 
+
+def reversal(b: Break, text: str) -> str:
+    """How the learner's version of b's target file stands against the break."""
+    n_old, n_new = text.count(b.old), text.count(b.new)
+    if n_new:
+        return "still on"
+    return "reverted" if n_old == 1 else "fixed otherwise"
+
+
+def detector_verdict(b: Break, outcomes: list[Outcome], ran: bool) -> tuple[str, list[str]]:
+    if not ran:
+        return "not run", []
+    fails = sorted({f"{o.detector.split('::')[-1]} [seed {o.seed}]: {o.message.strip().splitlines()[-1][:200]}"
+                    if o.message.strip() else f"{o.detector.split('::')[-1]} [seed {o.seed}]"
+                    for o in outcomes if o.detector in b.detectors and not o.passed})
+    return ("green" if not fails else "red"), fails
+
+
+def notes_verdict(records: list[dict] | None, error: str | None, bug_id: str, where: str) -> list[str]:
+    if error:
+        return [error]
+    rec = record_for(records or [], bug_id)
+    if rec is None:
+        return [f"{where}: no record with bug-id: {bug_id}"]
+    return check_record(rec, f"{where}, record {bug_id}")
+
+
+def conclude(v: Verdict) -> Verdict:
+    if v.reversal in ("still on", "switched off by the engine"):
+        v.reasons.append({"still on": "the injected line is still there",
+                          "switched off by the engine": "`just break off` restored the line; the learner did not "
+                                                        "fix it"}[v.reversal])
+    if v.detectors != "green":
+        v.reasons.append("detectors not run" if v.detectors == "not run" else "a detector is still red")
+    if not v.notes_ok:
+        v.reasons.append("the notes record is incomplete")
+    v.passed = not v.reasons
+    return v
+
+
+def never_given(bid: str, learner: str) -> Verdict:
+    return Verdict(bid, "(not given)", "-", "not run", [], False,
+                   [f"{bid} was never given to {learner}: only exercises handed to you are graded"], 0,
+                   reasons=["never given"])
+
+
+# ---------------------------------------------------------------- self-study
 
 @dataclass
-class LearnerGrade:
+class SelfStudyGrade:
     learner: str
     graded_at: str
-    tests_unmodified: bool
-    modified_tests: list[str]
-    breaks: list[BreakGrade] = field(default_factory=list)
+    seeds: list[int]
+    tests_changes: list[str]  # changes to tests/ against the checkout's git HEAD
+    verdicts: list[Verdict] = field(default_factory=list)
 
     @property
     def passed(self) -> int:
-        return sum(b.passed for b in self.breaks)
+        return sum(v.passed for v in self.verdicts)
 
 
-def _reversal(b: Break, root: Path) -> str:
-    return {"off": "reverted", "on": "still on", "edited": "fixed otherwise"}[status(b, root)]
+def changed_tests(root: Path) -> list[str]:
+    """Files under tests/ that differ from git HEAD (self-study: the checkout's own history)."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", "tests"], cwd=root,
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if out.returncode:
+        return []  # not a git checkout: nothing to compare with
+    return sorted(line[3:] for line in out.stdout.splitlines() if line.strip() and "__pycache__" not in line)
 
 
-def grade(root: Path, catalog: dict[str, Break], name: str, run_tests: bool = True) -> LearnerGrade:
-    d = learner_dir(root, name)
-    if not d.is_dir():
+def _resolve(token: str, entry: dict, catalog: dict[str, Break]) -> Break | None:
+    if entry.get("blind"):
+        return next((b for b in catalog.values() if id_hash(entry.get("salt", ""), b.id) == entry.get("id_hash")),
+                    None)
+    return catalog.get(token)
+
+
+def grade(root: Path, catalog: dict[str, Break], name: str, run_tests: bool = True) -> SelfStudyGrade:
+    if not learner_dir(root, name).is_dir():
         raise CourseError(f"no learner {name} (learners/{name}/); `just new-learner {name}` creates one")
     prog = read_progress(root, name)
-    records, note_errors = {}, {}
+    seeds = course_seeds(root)["grade"]
+    records, errors = {}, {}
     for phase in sorted({b.phase for b in catalog.values()}):
         try:
             records[phase] = read_records(notes_path(root, name, phase))
         except CourseError as e:
-            records[phase], note_errors[phase] = [], str(e)
-    ids = set(prog["given"]) | {i for recs in records.values() for i in bug_ids(recs)}
-    unknown = sorted(i for i in ids if i not in catalog)
-    ids = sorted(i for i in ids if i in catalog)
-    modified = modified_tests(root)
-    result = LearnerGrade(name, datetime.now(timezone.utc).isoformat(timespec="seconds"), not modified, modified)
-    detectors = sorted({x for i in ids for x in catalog[i].detectors})
-    outcomes = run_detectors(root, detectors, [0]) if run_tests and ids else []
-    for bid in ids:
-        b = catalog[bid]
-        fails = [o.detector.split("::")[-1] for o in outcomes if o.detector in b.detectors and not o.passed]
-        problems = []
-        if b.phase in note_errors:
-            problems.append(note_errors[b.phase])
-        else:
-            rec = record_for(records[b.phase], bid)
-            where = f"learners/{name}/phase-{b.phase}/notes/breaks.md, record {bid}"
-            problems = check_record(rec, where) if rec else [
-                f"learners/{name}/phase-{b.phase}/notes/breaks.md: no record with bug-id: {bid}"]
-        bg = BreakGrade(bid, b.t("title"), run_tests and not fails, fails, _reversal(b, root), not problems, problems,
-                        len(prog["hints"].get(bid, [])))
-        bg.passed = bg.detectors_pass and bg.notes_ok and bg.reversal != "still on" and result.tests_unmodified
-        result.breaks.append(bg)
-    for u in unknown:
-        result.breaks.append(BreakGrade(u, "(unknown bug-id)", False, [], "-", False,
-                                        [f"bug-id {u!r} is not in the catalog (`just breaks` lists the ids)"], 0))
+            records[phase], errors[phase] = [], str(e)
+    given = [(token, entry, _resolve(token, entry, catalog)) for token, entry in sorted(prog["given"].items())]
+    breaks = [b for _, _, b in given if b is not None]
+    result = SelfStudyGrade(name, datetime.now(timezone.utc).isoformat(timespec="seconds"), seeds,
+                            changed_tests(root))
+    detectors = sorted({d for b in breaks for d in b.detectors})
+    outcomes = run_detectors(root, detectors, seeds) if run_tests and detectors else []
+    for token, entry, b in given:
+        if b is None:
+            result.verdicts.append(Verdict(token, "(no longer in the catalog)", "-", "not run", [], False, [], 0,
+                                           reasons=["its break is not in the catalog"]))
+            continue
+        where = f"learners/{name}/phase-{b.phase}/notes/breaks.md"
+        problems = notes_verdict(records.get(b.phase), errors.get(b.phase), b.id, where)
+        how = "switched off by the engine" if entry.get("switched_off") else \
+            reversal(b, (root / b.target).read_text(encoding="utf-8", errors="replace"))
+        det, fails = detector_verdict(b, outcomes, run_tests)
+        v = conclude(Verdict(token, b.t("title"), how, det, fails, not problems, problems,
+                             len(prog["hints"].get(token, []))))
+        if entry.get("blind") and not v.passed:
+            v.title = "(blind)"
+        result.verdicts.append(v)
+    found = {b.id for b in breaks} | set(prog["given"])
+    for recs in records.values():
+        for bid in bug_ids(recs):
+            if bid not in found:
+                result.verdicts.append(never_given(bid, name))
+                found.add(bid)
     return result
 
 
-def table(g: LearnerGrade) -> str:
-    rows = [f"learner {g.learner}: {g.passed}/{len(g.breaks)} breaks passed; tests/ "
-            + ("unmodified" if g.tests_unmodified else "MODIFIED: " + ", ".join(g.modified_tests)),
-            f"{'break':<6}  {'detectors':<9}  {'reversal':<15}  {'notes':<5}  {'hints':>5}  {'result':<6}  title"]
-    for b in g.breaks:
-        rows.append(f"{b.id:<6}  {'green' if b.detectors_pass else 'RED':<9}  {b.reversal:<15}  "
-                    f"{'ok' if b.notes_ok else 'TODO':<5}  {b.hints_used:>3}/3  "
-                    f"{'PASS' if b.passed else 'FAIL':<6}  {b.title}")
-    for b in g.breaks:
-        for p in b.notes_problems:
-            rows.append(f"  {b.id} notes: {p}")
-        for f in b.detector_failures:
-            rows.append(f"  {b.id} detector still red: {f}")
-    if not g.breaks:
-        rows.append("no breaks given yet: `just break on <id>` (or `just break blind <phase>`) gives one")
+def table(g: SelfStudyGrade) -> str:
+    rows = [f"learner {g.learner}: {g.passed}/{len(g.verdicts)} exercises passed (seeds {g.seeds})", SELF_STUDY]
+    if g.tests_changes:
+        rows.append("tests/ differs from the checkout's git HEAD: " + ", ".join(g.tests_changes)
+                    + " (a class's grade never reads your tests)")
+    rows.append(f"{'exercise':<9}  {'reversal':<26}  {'detectors':<9}  {'notes':<5}  {'hints':>5}  result  title")
+    for v in g.verdicts:
+        rows.append(f"{v.exercise:<9}  {v.reversal:<26}  {v.detectors:<9}  {'ok' if v.notes_ok else 'TODO':<5}  "
+                    f"{v.hints_used:>3}/3  {'PASS' if v.passed else 'FAIL':<6}  {v.title}")
+    for v in g.verdicts:
+        for r in v.reasons if not v.passed else []:
+            rows.append(f"  {v.exercise}: FAIL because {r}")
+        for p in v.notes_problems:
+            rows.append(f"  {v.exercise} notes: {p}")
+        for f in v.detector_failures:
+            rows.append(f"  {v.exercise} detector red: {f}")
+    if not g.verdicts:
+        rows.append("nothing to grade yet: no exercise was given to you (`just break on <id>` or "
+                    "`just break blind <phase>` gives one)")
     return "\n".join(rows)
 
 
-def markdown(g: LearnerGrade) -> str:
-    out = [f"# Grade — {g.learner}", "", f"Graded {g.graded_at}. {g.passed}/{len(g.breaks)} breaks passed. "
-           f"tests/ {'unmodified' if g.tests_unmodified else 'modified: ' + ', '.join(g.modified_tests)}.", "",
-           "| break | detectors | reversal | notes | hints | result |", "|---|---|---|---|---|---|"]
-    for b in g.breaks:
-        out.append(f"| {b.id} {b.title} | {'green' if b.detectors_pass else 'red'} | {b.reversal} | "
-                   f"{'ok' if b.notes_ok else '; '.join(b.notes_problems)} | {b.hints_used}/3 | "
-                   f"{'PASS' if b.passed else 'FAIL'} |")
+def markdown(g: SelfStudyGrade) -> str:
+    out = [f"# Self-study grade — {g.learner}", "", f"Graded {g.graded_at} on seeds {g.seeds}. "
+           f"{g.passed}/{len(g.verdicts)} exercises passed.", "", f"*{SELF_STUDY}*", "",
+           "| exercise | reversal | detectors | notes | hints | result |", "|---|---|---|---|---|---|"]
+    for v in g.verdicts:
+        why = "" if v.passed else " (" + "; ".join(v.reasons) + ")"
+        out.append(f"| {v.exercise} {v.title} | {v.reversal} | {v.detectors} | "
+                   f"{'ok' if v.notes_ok else '; '.join(v.notes_problems)} | {v.hints_used}/3 | "
+                   f"{'PASS' if v.passed else 'FAIL'}{why} |")
     return "\n".join(out) + "\n"
 
 
-def write_reports(root: Path, g: LearnerGrade, catalog: dict[str, Break]) -> list[Path]:
-    written = []
-    by_phase: dict[int, list[BreakGrade]] = {}
-    for b in g.breaks:
-        phase = catalog[b.id].phase if b.id in catalog else int(b.id.split("-")[0]) if b.id[:2].isdigit() else None
-        if phase is not None:
-            by_phase.setdefault(phase, []).append(b)
-    for phase, breaks in by_phase.items():
-        folder = notes_path(root, g.learner, phase).parent
-        folder.mkdir(parents=True, exist_ok=True)
-        part = LearnerGrade(g.learner, g.graded_at, g.tests_unmodified, g.modified_tests, breaks)
-        atomic_write(folder / "grade.json", json.dumps(asdict(part), indent=2).encode())
-        atomic_write(folder / "grade.md", markdown(part).encode())
-        written += [folder / "grade.json", folder / "grade.md"]
-    return written
-
-
-def gradebook(root: Path) -> str:
-    """CSV of every learner's saved grades (learners/*/phase-*/notes/grade.json), one row per break."""
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["learner", "break", "title", "detectors", "reversal", "notes", "hints_used", "tests_unmodified",
-                "result", "graded_at"])
-    for path in sorted((root / "learners").glob("*/phase-*/notes/grade.json")):
-        try:
-            g = json.loads(path.read_text(encoding="utf-8"))
-            for b in g["breaks"]:
-                w.writerow([g["learner"], b["id"], b["title"], "green" if b["detectors_pass"] else "red", b["reversal"],
-                            "ok" if b["notes_ok"] else "incomplete", b["hints_used"], g["tests_unmodified"],
-                            "PASS" if b["passed"] else "FAIL", g["graded_at"]])
-        except (ValueError, KeyError, TypeError):
-            w.writerow([path.parts[-4], "?", f"unreadable {path.relative_to(root)}: ask the learner to re-run "
-                        "`just grade`", "", "", "", "", "", "FAIL", ""])
-    return buf.getvalue()
+def write_report(root: Path, g: SelfStudyGrade) -> Path:
+    """grade.md in the learner's folder (a report for the learner; the class gradebook never reads it)."""
+    path = learner_dir(root, g.learner) / "grade.md"
+    atomic_write(path, markdown(g).encode())
+    return path

@@ -1,11 +1,16 @@
-"""Learners: their folders, the active learner of this checkout, and their progress.
+"""Learners in a self-study checkout: their folders, the active learner, and their progress.
 
 learners/<name>/
     phase-NN/notes/breaks.md   the break records the learner writes (see notes.py)
-    progress.json              written by the engine: the breaks given to the learner and the
-                               hint rungs they have seen
+    progress.json              written by the engine: the exercises given to the learner (a break
+                               switched on for them, open or blind), whether the engine switched
+                               one off again, and the hint rungs they opened
 .minimoe/learner               the active learner of this checkout (git-ignored), set by
                                `just new-learner` and `just learner`
+
+An exercise is keyed by its token: the break id when it was given openly, an opaque code
+(`blind-1`, ...) when it was given blind, so the file never names a blind break. A damaged
+file is refused with a message, never silently replaced: it holds the learner's history.
 """
 
 from __future__ import annotations
@@ -16,17 +21,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .catalog import CourseError
-from .notes import TEMPLATE, notes_path
-from .switch import atomic_write
+from .guard import atomic_write
+from .notes import notes_path, template
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 ACTIVE = Path(".minimoe") / "learner"
 
 
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name or ""):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise CourseError(f"learner name {name!r} is not allowed: use 1-40 letters, digits, '-' or '_' "
-                          "(no spaces, no '/', no '..'), e.g. ana-garcia")
+                          "(no spaces, no '/', no '..', no line breaks), e.g. ana-garcia")
     return name
 
 
@@ -47,7 +56,7 @@ def new_learner(root: Path, name: str) -> list[Path]:
     for phase in phases(root):
         p = notes_path(root, name, phase)
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(TEMPLATE.format(phase=phase, name=name), encoding="utf-8")
+        p.write_text(template(phase, name), encoding="utf-8")
         created.append(p)
     write_progress(root, name, {"given": {}, "hints": {}})
     set_active(root, name)
@@ -58,25 +67,44 @@ def set_active(root: Path, name: str) -> None:
     if not learner_dir(root, name).is_dir():
         raise CourseError(f"no learner {name}; `just new-learner {name}` creates one")
     (root / ACTIVE).parent.mkdir(parents=True, exist_ok=True)
-    (root / ACTIVE).write_text(name + "\n", encoding="utf-8")
+    atomic_write(root / ACTIVE, (name + "\n").encode())
 
 
 def active(root: Path) -> str | None:
     p = root / ACTIVE
     if p.is_file():
-        name = p.read_text(encoding="utf-8").strip()
-        if NAME_RE.match(name) and learner_dir(root, name).is_dir():
+        name = p.read_text(encoding="utf-8", errors="replace").strip()
+        if NAME_RE.fullmatch(name) and learner_dir(root, name).is_dir():
             return name
     return None
 
 
+def _damaged(p: Path, why: str) -> CourseError:
+    return CourseError(f"{p} is damaged ({why}); the engine will not overwrite it. Restore it (e.g. "
+                       f"`git checkout {p}`) or fix it by hand: "
+                       '{"given": {"<token>": {...}}, "hints": {"<token>": [1, 2]}}')
+
+
 def read_progress(root: Path, name: str) -> dict:
+    """{"given": {token: entry}, "hints": {token: [rungs]}}; a missing file is an empty progress."""
     p = learner_dir(root, name) / "progress.json"
+    if not p.exists():
+        return {"given": {}, "hints": {}}
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        data = {}
-    return {"given": dict(data.get("given", {})), "hints": dict(data.get("hints", {}))}
+    except UnicodeDecodeError:
+        raise _damaged(p, "not UTF-8") from None
+    except ValueError as e:
+        raise _damaged(p, f"not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise _damaged(p, f"expected an object, found {type(data).__name__}")
+    given, hints = data.get("given", {}), data.get("hints", {})
+    if not isinstance(given, dict) or not all(isinstance(v, dict) for v in given.values()):
+        raise _damaged(p, "'given' must map each exercise to an object")
+    if not isinstance(hints, dict) or not all(
+            isinstance(v, list) and all(isinstance(r, int) and 1 <= r <= 3 for r in v) for v in hints.values()):
+        raise _damaged(p, "'hints' must map each exercise to a list of rungs 1-3")
+    return {"given": dict(given), "hints": dict(hints)}
 
 
 def write_progress(root: Path, name: str, progress: dict) -> None:
@@ -85,19 +113,29 @@ def write_progress(root: Path, name: str, progress: dict) -> None:
     atomic_write(d / "progress.json", json.dumps(progress, indent=2, sort_keys=True).encode())
 
 
-def record_given(root: Path, name: str, bid: str, blind: bool) -> None:
+def record_given(root: Path, name: str, token: str, entry: dict) -> None:
+    """Note that exercise `token` was given to the learner (entry: blind flag and, for a blind one,
+    what identifies it without naming it)."""
     prog = read_progress(root, name)
-    prog["given"].setdefault(bid, {"blind": blind, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    prog["given"][token] = {**entry, "at": now()}
     write_progress(root, name, prog)
 
 
-def next_hint(root: Path, name: str, bid: str) -> tuple[int, bool]:
-    """The rung to show next (1..3) and whether it is new; records it as seen."""
+def record_switched_off(root: Path, name: str, token: str) -> None:
+    """The engine, not the learner, restored the line: `just grade` will not count it as a fix."""
     prog = read_progress(root, name)
-    seen = sorted(set(prog["hints"].get(bid, [])))
+    if token in prog["given"]:
+        prog["given"][token]["switched_off"] = now()
+        write_progress(root, name, prog)
+
+
+def next_hint(root: Path, name: str, token: str) -> tuple[int, bool]:
+    """The rung to show next (1..3) and whether it is new; records it as opened."""
+    prog = read_progress(root, name)
+    seen = sorted(set(prog["hints"].get(token, [])))
     if len(seen) >= 3:
         return 3, False
     rung = len(seen) + 1
-    prog["hints"][bid] = seen + [rung]
+    prog["hints"][token] = seen + [rung]
     write_progress(root, name, prog)
     return rung, True

@@ -1,9 +1,13 @@
 """The learner's break record: learners/<name>/phase-NN/notes/breaks.md.
 
-The record has the fields of the seed's break template (bug-id, concept, symptom, hidden_cause,
-hint_1..3, fix_diff), written as YAML inside a ```yaml block of the Markdown file (or as a
-plain YAML file). It is read with yaml.safe_load, size-limited, and any problem comes back as a
-message that names the file, the record and the field.
+The record has the fields of the course's break template (bug-id, concept, symptom,
+hidden_cause, hint_1..3, fix_diff), written as YAML inside a ```yaml block of the Markdown file
+(or as a plain YAML file). It is read with yaml.safe_load, size-limited, and any problem comes
+back as a message that names the file, the record and the field.
+
+A record counts only when it says something: every field at least MIN_WORDS words, no two
+fields the same text, and a symptom with a number in it (what was measured). A placeholder such
+as `x` is reported as too short, not accepted.
 """
 
 from __future__ import annotations
@@ -11,21 +15,25 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .catalog import MAX_YAML_BYTES, CourseError, parse_yaml, safe_yaml  # noqa: F401  (safe_yaml is re-exported for callers)
+from .textfiles import CourseError, parse_yaml, read_small_text
 
 FIELDS = ("bug-id", "concept", "symptom", "hidden_cause", "hint_1", "hint_2", "hint_3", "fix_diff")
+TEXT = FIELDS[1:]
+MIN_WORDS = 3
 FENCE_RE = re.compile(r"^```ya?ml[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
+WORD_RE = re.compile(r"\w+")
 
 TEMPLATE = """# Phase {phase} — break records of {name}
 
-One record per break you found, in the format of the course's break template. Fill every field,
-then run `just grade {name}`. Keep the YAML valid: the `- bug-id:` dash, two-space indentation,
-and quotes around text that contains `: ` (or use `|` for several lines, as below).
+One record per break you found, in the format of the course's break template. Fill every field
+(a few words at least; the symptom with the numbers you measured), then check it with
+`{check}`. Keep the YAML valid: the `- bug-id:` dash, two-space indentation, and quotes around
+text that contains `: ` (or use `|` for several lines, as below).
 
 ```yaml
-- bug-id: ""          # the break's id from `just breaks`, e.g. {phase}-01
+- bug-id: "{bug_id}"{bug_id_note}
   concept: ""         # the MoE idea the bug breaks
-  symptom: |          # what you observed: telemetry numbers, the red detector test
+  symptom: |          # what you observed: telemetry numbers, the red test and its measurement
     ""
   hidden_cause: ""    # why it happens
   hint_1: ""          # the hint ladder you would give the next learner, vaguest first
@@ -35,6 +43,12 @@ and quotes around text that contains `: ` (or use `|` for several lines, as belo
     ""
 ```
 """
+
+
+def template(phase: int, name: str, bug_id: str = "", check: str | None = None) -> str:
+    note = "" if bug_id else f"          # the break's id from `just breaks`, e.g. {phase}-01"
+    return TEMPLATE.format(phase=phase, name=name, bug_id=bug_id, bug_id_note=note,
+                           check=check or f"just grade {name}")
 
 
 def notes_path(root: Path, name: str, phase: int) -> Path:
@@ -53,14 +67,9 @@ def _blank(v) -> bool:
 def read_records(path: Path) -> list[dict]:
     """The records in a notes file; CourseError names the first problem (file, record, field)."""
     where = f"notes {path}"
-    if not path.is_file():
+    if not path.exists():
         raise CourseError(f"{where}: missing; `just new-learner <name>` creates it from the template")
-    if path.stat().st_size > MAX_YAML_BYTES:
-        raise CourseError(f"{where}: too large (limit {MAX_YAML_BYTES // 1024} KiB); keep the records short")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise CourseError(f"{where}: not UTF-8 text; save it as UTF-8") from None
+    text = read_small_text(path, "notes")
     data = parse_yaml(_yaml_text(text), where)
     if data is None:
         return []
@@ -72,15 +81,27 @@ def read_records(path: Path) -> list[dict]:
 
 
 def check_record(rec: dict, where: str) -> list[str]:
-    """Problems with one record: missing or empty fields, non-text values."""
+    """Problems with one record: missing, empty, non-text or placeholder fields."""
     problems = []
     for f in FIELDS:
         if f not in rec:
             problems.append(f"{where}: field '{f}' is missing")
-        elif not isinstance(rec[f], (str, int, float)) or _blank(rec[f]):
-            problems.append(f"{where}: field '{f}' is empty" if _blank(rec[f]) else
-                            f"{where}: field '{f}' must be text")
-    unknown = sorted(set(rec) - set(FIELDS))
+        elif not isinstance(rec[f], (str, int, float)) or isinstance(rec[f], bool):
+            problems.append(f"{where}: field '{f}' must be text")
+        elif _blank(rec[f]):
+            problems.append(f"{where}: field '{f}' is empty")
+        elif f in TEXT and len(WORD_RE.findall(str(rec[f]))) < MIN_WORDS:
+            problems.append(f"{where}: field '{f}' is too short ({str(rec[f]).strip()[:20]!r}): "
+                            f"write at least {MIN_WORDS} words")
+    texts = [" ".join(WORD_RE.findall(str(rec[f]))).lower() for f in TEXT
+             if isinstance(rec.get(f), (str, int, float)) and not _blank(rec.get(f))]
+    if len(texts) > 1 and len(set(texts)) < len(texts):
+        problems.append(f"{where}: some fields repeat the same text: each field answers its own question")
+    symptom = rec.get("symptom")
+    if isinstance(symptom, str) and not _blank(symptom) and not re.search(r"\d", symptom):
+        problems.append(f"{where}: field 'symptom' has no number: write what you measured "
+                        "(a telemetry value, a count, a test's measurement)")
+    unknown = sorted(str(k) for k in set(rec) - set(FIELDS))
     if unknown:
         problems.append(f"{where}: unknown field(s) {', '.join(unknown)} (the fields are {', '.join(FIELDS)})")
     return problems

@@ -1,8 +1,14 @@
-"""Run detector tests in a subprocess and collect their outcomes per seed.
+"""Run detector tests in a subprocess, in a clean environment, and collect their outcomes per seed.
 
 Detector tests take a `seed` fixture; tests/conftest.py parametrizes it from $MINIMOE_SEEDS
 (default "0"), so one pytest run covers every seed and the node ids read
 `tests/phase36/test_x.py::test_y[seed3]`.
+
+The run sees nothing of the caller's Python or pytest set-up: the environment is built from
+scratch (no PYTHONPATH but the tree's own src/, no PYTEST_ADDOPTS, PYTEST_PLUGINS or plugin
+autoload), bytecode goes to a fresh folder (a forged `__pycache__` is never read), the ini
+file's addopts are replaced, and no conftest.py above tests/ is loaded. A detector that did not
+run (deselected, missing, crashed) counts as red, with the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SEED_RE = re.compile(r"\[seed(\d+)\]$")
+PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TERM")
 
 
 @dataclass
@@ -28,29 +35,52 @@ class Outcome:
     message: str
 
 
+def clean_env(root: Path, tmp: Path, **extra: str) -> dict[str, str]:
+    """An environment for running the course's tests on the tree at root, and nothing else."""
+    env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
+    env.update({"PYTHONPATH": str(root / "src"), "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONPYCACHEPREFIX": str(tmp / "pycache"), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+                "PYTHONHASHSEED": "0", "MINIMOE_CACHE": str(tmp / "cache"), **extra})
+    return env
+
+
+def pytest_command(workers: int, ids: list[str]) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "minimoe.course.results_plugin",
+            *(["-p", "xdist.plugin", "-n", str(workers)] if workers > 1 else []),
+            "-o", "addopts=", "--confcutdir", "tests", "--no-header", "-rN", *ids]
+
+
 def run_detectors(root: Path, ids: list[str], seeds: list[int], workers: int = 2,
                   timeout: float = 1800) -> list[Outcome]:
     """Run the given detector ids for every seed in the tree at root (its own src/ on the path)."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="minimoe-run-") as tmp:
         results = Path(tmp) / "results.json"
-        env = {**os.environ, "MINIMOE_SEEDS": ",".join(map(str, seeds)), "MINIMOE_RESULTS": str(results),
-               "PYTHONPATH": str(root / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               "MINIMOE_CACHE": str(Path(tmp) / "cache")}
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "minimoe.course.results_plugin",
-               "-o", "addopts=", "--no-header", "-rN", *(["-n", str(workers)] if workers > 1 else []), *ids]
-        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
-        if not results.is_file():
-            raise RuntimeError(f"pytest did not run ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-        data = json.loads(results.read_text())
-    out = []
+        env = clean_env(root, Path(tmp), MINIMOE_SEEDS=",".join(map(str, seeds)), MINIMOE_RESULTS=str(results))
+        try:
+            proc = subprocess.run(pytest_command(workers, ids), cwd=root, env=env, capture_output=True, text=True,
+                                  timeout=timeout)
+            tail = (proc.stdout[-1500:] + proc.stderr[-1500:]).strip()
+        except subprocess.TimeoutExpired:
+            tail = f"the run took longer than {timeout:.0f} s and was stopped"
+        data = json.loads(results.read_text()) if results.is_file() else {"tests": {}}
+    out, seeded = [], set()
     for nodeid, r in data["tests"].items():
         m = SEED_RE.search(nodeid)
-        seed = int(m.group(1)) if m else seeds[0]
         base = SEED_RE.sub("", nodeid)
-        out.append(Outcome(base, seed, r["outcome"] == "passed", r["seconds"], r["message"]))
-    asked = {i.split("[")[0] for i in ids}
-    missing = [i for i in asked if not any(o.detector == i or o.detector.startswith(i + "[") for o in out)
-               and "::" in i]
-    if missing:
-        raise RuntimeError(f"no result for {', '.join(sorted(missing))}: does the test exist?\n{proc.stdout[-1500:]}")
+        if m:
+            seeded.add(base)
+        out.append(Outcome(base, int(m.group(1)) if m else seeds[0], r["outcome"] == "passed", r["seconds"],
+                           r["message"]))
+    for i in ids:  # every asked-for test (and seed, where it takes one) has an outcome: one that did not run is red
+        m, base = SEED_RE.search(i), SEED_RE.sub("", i)
+        mine = [o for o in out if o.detector == base or o.detector.startswith(base + "[")]
+        if m:
+            wanted = [int(m.group(1))]
+        elif not mine or base in seeded:
+            wanted = seeds
+        else:
+            wanted = []  # ran, and takes no seed
+        for seed in wanted:
+            if not any(o.seed == seed for o in mine):
+                out.append(Outcome(base, seed, False, 0.0, f"did not run: {tail[-600:] or 'no output'}"))
     return out

@@ -1,0 +1,406 @@
+"""Autograding a class's submissions on the instructor's side (`just autograde SUBMISSION...`).
+
+A submission is a learner's handout repository: a folder, a git bundle (`just submit` writes
+one), or a .tar/.tar.gz/.tgz/.zip archive; its file or folder name is the learner's name unless
+--learner says otherwise. From it, only what a learner may change is taken:
+
+    src/minimoe/**.py                 the package (never src/minimoe/course/)
+    learners/*/phase-NN/notes/breaks.md   the notes
+    exercise/hints-opened.json        the hint rungs opened (self-reported, reported as such)
+
+Everything else is ignored (tests, any conftest.py, __pycache__, plugins, progress or grade
+files): files that differ from the handout there are listed, never used. The taken files are
+laid into a fresh scratch copy of the instructor's checkout, and the instructor's own detectors
+run there in a clean environment (runner.py: no plugin autoload, no caller PYTHONPATH or
+PYTEST_*, no bytecode from anywhere but a fresh folder, fixed addopts) on every grading seed
+(labs/seeds.yaml, or --seeds), with a time limit per submission.
+
+Only the exercises of the learner's handout are graded (classroom.py's roster). An exercise
+passes when its injected line is gone, its detectors are green on every seed and its notes
+record (bug-id = the exercise's code) is complete. The learner's package code runs inside the
+detectors, so added lines that reach for the test machinery (pytest, sys.modules, os._exit,
+subprocess, ...) turn a pass into REVIEW: the instructor reads that diff before trusting it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+import subprocess
+import tarfile
+import tempfile
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path, PurePosixPath
+
+from . import classroom
+from .catalog import Break, CourseError, course_seeds
+from .grade import Verdict, conclude, detector_verdict, never_given, notes_verdict, reversal
+from .guard import atomic_write
+from .handout import Handout
+from .learners import NAME_RE, check_name, now
+from .notes import bug_ids, notes_path, read_records
+from .runner import Outcome, run_detectors
+from .switch import scratch_copy
+
+MAX_FILE = 1 << 20  # bytes: a larger file in a submission is ignored and reported
+MAX_TOTAL = 64 << 20
+NOTES_RE = re.compile(r"learners/([A-Za-z0-9][A-Za-z0-9_-]{0,39})/phase-(\d+)/notes/breaks\.md")
+HINTS = "exercise/hints-opened.json"
+SUSPECT_RE = re.compile(
+    r"\b(?:_?pytest|conftest|sys\.modules|os\._exit|sys\.exit|atexit|builtins|__builtins__|subprocess|socket|"
+    r"ctypes|importlib|__import__|exec|eval|compile|open|environ|signal|threading|multiprocessing|gc|inspect|"
+    r"setattr|globals|shutil|tempfile|MINIMOE_\w+)\b")
+ARCHIVES = (".tar", ".tar.gz", ".tgz", ".zip")
+
+
+def taken(rel: str) -> bool:
+    """Is this path one a learner may change (and the grader reads)?"""
+    p = PurePosixPath(rel)
+    parts = p.parts
+    if len(parts) >= 3 and parts[:2] == ("src", "minimoe"):
+        return p.suffix == ".py" and parts[2] not in ("course", "course.py") and "__pycache__" not in parts
+    return bool(NOTES_RE.fullmatch(rel)) or rel == HINTS
+
+
+def _safe_rel(name: str) -> str | None:
+    p = PurePosixPath(name.replace("\\", "/"))
+    if p.is_absolute() or ".." in p.parts or not p.parts:
+        return None
+    return p.as_posix()
+
+
+def _strip_prefix(files: dict[str, bytes]) -> dict[str, bytes]:
+    """An archive may wrap the repository in a folder: find it by src/minimoe/__init__.py."""
+    for rel in files:
+        if rel.endswith("src/minimoe/__init__.py"):
+            prefix = rel[: -len("src/minimoe/__init__.py")]
+            return {r[len(prefix):]: d for r, d in files.items() if r.startswith(prefix)}
+    return files
+
+
+def git_blob_sha(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+class Submission:
+    """A submission's files: `files` the taken ones, `listing` every regular file's git blob hash."""
+
+    def __init__(self, path: Path, learner: str):
+        self.path, self.learner = path, learner
+        self.files: dict[str, bytes] = {}
+        self.listing: dict[str, str] = {}
+        self.too_large: list[str] = []
+        self.git_dir: Path | None = None  # a bundle's clone, for the ancestry check
+
+    def add(self, rel: str | None, data_fn) -> None:
+        if rel is None:
+            return
+        data = data_fn()
+        if len(data) > MAX_FILE:
+            self.too_large.append(rel)
+            return
+        self.listing[rel] = git_blob_sha(data)
+        if taken(rel):
+            if sum(map(len, self.files.values())) + len(data) > MAX_TOTAL:
+                raise CourseError(f"submission {self.path}: more than {MAX_TOTAL >> 20} MB of source")
+            self.files[rel] = data
+
+
+def _from_folder(s: Submission) -> None:
+    base = s.path.resolve()
+    for p in sorted(base.rglob("*")):
+        rel = p.relative_to(base).as_posix()
+        if ".git" in PurePosixPath(rel).parts or p.is_symlink() or not p.is_file():
+            continue
+        if p.stat().st_size > MAX_FILE:
+            s.too_large.append(rel)
+            continue
+        s.add(rel, p.read_bytes)
+
+
+def _git(cwd: Path, *args: str, text: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-c", "core.hooksPath=/dev/null", *args], cwd=cwd, capture_output=True,
+                          text=text, timeout=120)
+
+
+def _from_bundle(s: Submission, work: Path) -> None:
+    clone = work / "clone"
+    made = _git(work, "clone", "-q", "--bare", str(s.path.resolve()), str(clone))
+    if made.returncode:
+        raise CourseError(f"submission {s.path}: not a readable git bundle ({made.stderr.strip()[:200]}); "
+                          "ask the learner to run `just submit` again")
+    s.git_dir = clone
+    tree = _git(clone, "ls-tree", "-r", "-z", "HEAD").stdout
+    for entry in filter(None, tree.split("\0")):
+        meta, _, rel = entry.partition("\t")
+        mode, kind, sha = meta.split()
+        if kind != "blob" or mode == "120000":
+            continue  # links and submodules are never followed
+        s.add(_safe_rel(rel), lambda sha=sha: _git(clone, "cat-file", "blob", sha, text=False).stdout)
+
+
+def _from_archive(s: Submission) -> None:
+    name = s.path.name
+    members: dict[str, bytes] = {}
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(s.path) as z:
+            for info in z.infolist():
+                is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
+                rel = _safe_rel(info.filename)
+                if not info.is_dir() and not is_link and rel and info.file_size <= MAX_FILE:
+                    members[rel] = z.read(info)
+    else:
+        with tarfile.open(s.path) as t:
+            for m in t.getmembers():
+                rel = _safe_rel(m.name)
+                if m.isfile() and rel and m.size <= MAX_FILE:
+                    members[rel] = t.extractfile(m).read()
+    for rel, data in _strip_prefix(members).items():
+        s.add(rel, lambda data=data: data)
+
+
+def read_submission(path: Path, learner: str | None, work: Path) -> Submission:
+    if not path.exists():
+        raise CourseError(f"submission {path}: no such file or folder")
+    if not (path.is_dir() or path.name.endswith((".bundle", *ARCHIVES))):
+        raise CourseError(f"submission {path}: expected a folder, a .bundle or a {'/'.join(ARCHIVES)} archive")
+    stem = path.name
+    for ext in (".bundle", *ARCHIVES):
+        stem = stem[: -len(ext)] if stem.endswith(ext) else stem
+    name = learner or stem
+    if not NAME_RE.fullmatch(name):
+        raise CourseError(f"submission {path}: {name!r} is not a learner name; name the file after the learner "
+                          "(ana.bundle) or give --learner")
+    s = Submission(path, name)
+    try:
+        if path.is_dir():
+            _from_folder(s)
+        elif path.name.endswith(".bundle"):
+            _from_bundle(s, work)
+        else:
+            _from_archive(s)
+    except (tarfile.TarError, zipfile.BadZipFile, OSError) as e:
+        why = str(e).strip().splitlines()[0].rstrip(":") if str(e).strip() else type(e).__name__
+        raise CourseError(f"submission {path}: cannot be read as {path.suffix or 'a folder'} ({why}); ask the "
+                          "learner to send it again") from None
+    if "src/minimoe/__init__.py" not in s.files:
+        raise CourseError(f"submission {path}: no src/minimoe/ package in it; is it the handout repository?")
+    return s
+
+
+def content_hash(files: dict[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for rel in sorted(files):
+        h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
+    return h.hexdigest()
+
+
+def _handout_files(cls: Path, h: Handout) -> dict[str, bytes]:
+    repo = cls / h.repo
+    out = {}
+    tree = _git(repo, "ls-tree", "-r", "-z", h.commit).stdout
+    for entry in filter(None, tree.split("\0")):
+        meta, _, rel = entry.partition("\t")
+        out[rel] = _git(repo, "cat-file", "blob", meta.split()[2], text=False).stdout
+    return out
+
+
+def diff_stats(before: dict[str, bytes], after: dict[str, bytes]) -> tuple[dict[str, list[int]], list[str]]:
+    """Per package file, [added, removed] lines against the handout; and the added lines that need review."""
+    per, review = {}, []
+    for rel in sorted(set(before) | set(after)):
+        if not rel.startswith("src/minimoe/"):
+            continue
+        a = before.get(rel, b"").decode("utf-8", "replace").splitlines()
+        b = after.get(rel, b"").decode("utf-8", "replace").splitlines()
+        if a == b:
+            continue
+        added = removed = 0
+        for line in difflib.unified_diff(a, b, lineterm="", n=0):
+            if line.startswith("+") and not line.startswith("+++"):
+                added += 1
+                code = line[1:].split("#", 1)[0]
+                if SUSPECT_RE.search(code):
+                    review.append(f"{rel}: +{line[1:].strip()[:120]}")
+            elif line.startswith("-") and not line.startswith("---"):
+                removed += 1
+        per[rel] = [added, removed]
+    return per, review
+
+
+def _notes(s: Submission, work: Path, phase: int) -> tuple[list[dict] | None, str | None, str]:
+    """The learner's records for a phase: from learners/<learner>/, or the only learner folder there is."""
+    names = sorted({m.group(1) for rel in s.files if (m := NOTES_RE.fullmatch(rel)) and int(m.group(2)) == phase})
+    name = s.learner if s.learner in names else names[0] if len(names) == 1 else s.learner
+    rel = f"learners/{name}/phase-{phase}/notes/breaks.md"
+    if rel not in s.files:
+        return None, f"{rel}: missing from the submission", rel
+    p = notes_path(work, name, phase)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(s.files[rel])
+    try:
+        return read_records(p), None, rel
+    except CourseError as e:
+        return None, str(e).replace(str(work) + "/", ""), rel
+
+
+def _hints(s: Submission) -> dict[str, int]:
+    try:
+        data = json.loads(s.files.get(HINTS, b"{}").decode("utf-8"))
+        return {str(k): len({r for r in v if r in (1, 2, 3)}) for k, v in data.items() if isinstance(v, list)}
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return {}
+
+
+def _cached_detectors(cls: Path, work: Path, package: dict[str, bytes], detectors: list[str], seeds: list[int],
+                      timeout: float) -> list[Outcome]:
+    """The detectors' outcomes on this package: run once per distinct package (and tests, lab settings,
+    seeds), then read from classroom/cache/, so a class whose fixes are alike grades in minutes."""
+    judge = {p.relative_to(work).as_posix(): p.read_bytes() for p in sorted(work.glob("tests/**/*.py"))}
+    judge |= {p.relative_to(work).as_posix(): p.read_bytes() for p in sorted(work.glob("labs/*/*.*"))
+              if p.suffix in (".yaml", ".toml", ".json")}
+    key = hashlib.sha256(json.dumps([content_hash(package), content_hash(judge), detectors, seeds,
+                                     torch_version()]).encode()).hexdigest()[:32]
+    path = cls / "cache" / f"{key}.json"
+    if path.is_file():
+        try:
+            return [Outcome(**o) for o in json.loads(path.read_text(encoding="utf-8"))]
+        except (ValueError, TypeError):
+            pass  # a damaged cache entry is recomputed
+    outcomes = run_detectors(work, detectors, seeds, workers=1, timeout=timeout)
+    if not any(o.message.startswith("did not run") for o in outcomes):  # a crash or a timeout is not cached
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps([asdict(o) for o in outcomes]).encode())
+    return outcomes
+
+
+def torch_version() -> str:
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        return "none"
+
+
+def grade_submission(root: Path, catalog: dict[str, Break], cls: Path, roster: dict, path: Path,
+                     learner: str | None, seeds: list[int], timeout: float) -> dict:
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="minimoe-autograde-") as tmp:
+        tmp = Path(tmp)
+        s = read_submission(path, learner, tmp)
+        h = classroom.handout_for(roster, s.learner)
+        handed = _handout_files(cls, h)
+        descends = None
+        if s.git_dir is not None:
+            descends = _git(s.git_dir, "merge-base", "--is-ancestor", h.commit, "HEAD").returncode == 0
+        elif (path / ".git").exists():
+            descends = _git(path, "merge-base", "--is-ancestor", h.commit, "HEAD").returncode == 0
+        work = tmp / "work"
+        work.mkdir()
+        scratch_copy(root, work)
+        pkg = work / "src" / "minimoe"
+        for p in list(pkg.rglob("*.py")):
+            if "course" not in p.relative_to(pkg).parts[:1]:
+                p.unlink()
+        for rel, data in s.files.items():
+            if rel.startswith("src/minimoe/"):
+                (work / rel).parent.mkdir(parents=True, exist_ok=True)
+                (work / rel).write_bytes(data)
+        per_file, review = diff_stats(handed, s.files)
+        breaks = {code: catalog[bid] for code, bid in h.codes.items()}
+        detectors = sorted({d for b in breaks.values() for d in b.detectors})
+        outcomes = _cached_detectors(cls, work, {r: d for r, d in s.files.items() if r.startswith("src/")},
+                                     detectors, seeds, timeout)
+        hints = _hints(s)
+        exercises, records_by_phase = [], {}
+        for code, b in breaks.items():
+            if b.phase not in records_by_phase:
+                records_by_phase[b.phase] = _notes(s, tmp / "notes", b.phase)
+            records, error, where = records_by_phase[b.phase]
+            text = s.files.get(b.target, b"").decode("utf-8", "replace")
+            det, fails = detector_verdict(b, outcomes, True)
+            problems = notes_verdict(records, error, code, where)
+            v = conclude(Verdict(code, b.t("title"), reversal(b, text), det, fails, not problems, problems,
+                                 hints.get(code, 0)))
+            result = "PASS" if v.passed else "FAIL"
+            if v.passed and review:
+                result = "REVIEW"
+                v.reasons.append(f"{len(review)} added line(s) reach for the test machinery or the system: "
+                                 "read the diff before accepting the pass")
+            exercises.append({**asdict(v), "break": b.id, "result": result,
+                              "hints_self_reported": v.hints_used})
+        not_given = []
+        codes = set(h.codes) | set(h.codes.values())
+        for records, _, _ in records_by_phase.values():
+            for bid in bug_ids(records or []):
+                if bid not in codes:
+                    codes.add(bid)
+                    not_given.append({**asdict(never_given(bid, s.learner)), "result": "FAIL"})
+        changed_elsewhere = sorted(rel for rel, sha in s.listing.items()
+                                   if not taken(rel) and (rel not in handed or git_blob_sha(handed[rel]) != sha))
+    return {
+        "learner": s.learner, "handout": h.id, "submission": str(path), "content_sha256": content_hash(s.files),
+        "graded_at": now(), "seconds": round(time.perf_counter() - t0, 1), "seeds": seeds,
+        "descends_from_handout": descends,
+        "diff": {"files": per_file, "added": sum(a for a, _ in per_file.values()),
+                 "removed": sum(r for _, r in per_file.values())},
+        "review": review, "ignored_changes": changed_elsewhere, "too_large": s.too_large,
+        "exercises": exercises, "not_given": not_given,
+    }
+
+
+def autograde(root: Path, catalog: dict[str, Break], cls: Path, paths: list[Path], learner: str | None = None,
+              seeds: list[int] | None = None, jobs: int = 1, timeout: float = 600, echo=print) -> list[dict]:
+    """Grade every submission (in parallel with jobs > 1); save each result; return them."""
+    if learner and len(paths) != 1:
+        raise CourseError("--learner names the learner of one submission; give one path with it")
+    if learner:
+        check_name(learner)
+    roster = classroom.read_roster(cls)
+    if not roster["handouts"]:
+        raise CourseError(f"no handouts in {cls / 'roster.json'}: `just handout` first")
+    seeds = seeds or course_seeds(root)["grade"]
+
+    def one(path: Path) -> dict:
+        try:
+            r = grade_submission(root, catalog, cls, roster, path, learner, seeds, timeout)
+        except CourseError as e:
+            return {"submission": str(path), "error": str(e)}
+        classroom.save_result(cls, r)
+        return r
+
+    results = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for r in pool.map(one, paths):
+            echo(summary(r))
+            results.append(r)
+    return results
+
+
+def summary(r: dict) -> str:
+    if "error" in r:
+        return f"ERROR {r['submission']}: {r['error']}"
+    lines = [f"{r['learner']}: " + ", ".join(f"{x['exercise']} {x['result']}" for x in r["exercises"] + r["not_given"])
+             + f"  (diff +{r['diff']['added']}/-{r['diff']['removed']} lines, seeds {r['seeds']}, "
+             f"{r['seconds']:.0f} s, submission {r['content_sha256'][:12]})"]
+    for x in r["exercises"] + r["not_given"]:
+        for why in x["reasons"]:
+            lines.append(f"  {x['exercise']}: {why}")
+        for f in x.get("detector_failures", [])[:3]:
+            lines.append(f"  {x['exercise']} detector red: {f}")
+        for p in x.get("notes_problems", [])[:3]:
+            lines.append(f"  {x['exercise']} notes: {p}")
+    for line in r["review"][:5]:
+        lines.append(f"  review: {line}")
+    if r["ignored_changes"]:
+        shown = ", ".join(r["ignored_changes"][:6]) + (" ..." if len(r["ignored_changes"]) > 6 else "")
+        lines.append(f"  ignored (changed outside what a learner may change): {shown}")
+    if r["descends_from_handout"] is False:
+        lines.append("  note: the submission's history does not contain the handout's commit")
+    return "\n".join(lines)
+
