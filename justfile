@@ -101,3 +101,7 @@ docs-outputs *args:
 # Run one of the labs' experiments (just experiment --help lists them), e.g. just experiment super4096
 experiment name *args:
     {{python}} -m minimoe.experiments {{name}} {{args}}
+
+# Classroom mode end to end in a scratch folder: a handout, three learners' submissions, autograde, gradebook
+classroom-demo:
+    {{python}} -m minimoe.course.demo

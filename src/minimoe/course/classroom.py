@@ -82,17 +82,23 @@ COLUMNS = ["learner", "exercise", "break", "title", "result", "reasons", "revers
            "hints_self_reported", "diff_lines", "review", "submission_sha256", "graded_at", "seeds"]
 
 
-def gradebook(classroom: Path) -> str:
-    """CSV of the latest autograde result of every learner: one row per exercise."""
+def gradebook(classroom: Path, columns: list[str] | None = None) -> str:
+    """CSV of the latest autograde result of every learner: one row per exercise (all COLUMNS, or these)."""
+    columns = columns or COLUMNS
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown:
+        raise CourseError(f"unknown gradebook column(s) {', '.join(unknown)}; the columns are {', '.join(COLUMNS)}")
+    keep = [COLUMNS.index(c) for c in columns]
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(COLUMNS)
+    w.writerow(columns)
     for path in sorted((classroom / "results").glob("*.json")):
         r = json.loads(path.read_text(encoding="utf-8"))
         diff = f"+{r['diff']['added']}/-{r['diff']['removed']}"
         for x in r["exercises"] + r.get("not_given", []):
-            w.writerow([r["learner"], x["exercise"], x.get("break", ""), x.get("title", ""), x["result"],
-                        "; ".join(x.get("reasons", [])), x.get("reversal", ""), x.get("detectors", ""),
-                        "ok" if x.get("notes_ok") else "incomplete", x.get("hints_self_reported", ""), diff,
-                        len(r.get("review", [])), r["content_sha256"], r["graded_at"], " ".join(map(str, r["seeds"]))])
+            row = [r["learner"], x["exercise"], x.get("break", ""), x.get("title", ""), x["result"],
+                   "; ".join(x.get("reasons", [])), x.get("reversal", ""), x.get("detectors", ""),
+                   "ok" if x.get("notes_ok") else "incomplete", x.get("hints_self_reported", ""), diff,
+                   len(r.get("review", [])), r["content_sha256"], r["graded_at"], " ".join(map(str, r["seeds"]))]
+            w.writerow([row[i] for i in keep])
     return buf.getvalue()

@@ -233,12 +233,12 @@ def cmd_autograde(root, args):
 
 def cmd_gradebook(root, args):
     cls = classroom.folder(root, args.classroom)
-    text = classroom.gradebook(cls)
-    out = Path(args.out) if args.out else cls / "gradebook.csv"
+    text = classroom.gradebook(cls, args.columns.split(",") if args.columns else None)
+    out = Path(args.out).resolve() if args.out else cls / "gradebook.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     print(text, end="")
-    print(f"wrote {out}")
+    print(f"wrote {out.relative_to(root) if out.is_relative_to(root) else out}")
 
 
 def cmd_verify(root, args):
@@ -318,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--classroom", help="the classroom folder (default: classroom/)")
     s = sub.add_parser("gradebook", help="classroom: every learner's latest autograde as CSV")
     s.add_argument("--out")
+    s.add_argument("--columns", help="only these columns, comma-separated, in this order")
     s.add_argument("--classroom", help="the classroom folder (default: classroom/)")
     s = sub.add_parser("verify", help="check every break is red when on and green when off, over seeds")
     s.add_argument("--seeds", type=int, help="seeds 0..N-1 instead of labs/seeds.yaml's verify seeds")

@@ -58,11 +58,17 @@ def reversal(b: Break, text: str) -> str:
     return "reverted" if n_old == 1 else "fixed otherwise"
 
 
+def failure_line(message: str) -> str:
+    """The line of a pytest failure that says what was measured: the assertion's own message."""
+    lines = message.strip().splitlines()
+    said = [ln[1:].strip() for ln in lines if ln.startswith("E ")]
+    return (said[0] if said else lines[-1] if lines else "")[:200]
+
+
 def detector_verdict(b: Break, outcomes: list[Outcome], ran: bool) -> tuple[str, list[str]]:
     if not ran:
         return "not run", []
-    fails = sorted({f"{o.detector.split('::')[-1]} [seed {o.seed}]: {o.message.strip().splitlines()[-1][:200]}"
-                    if o.message.strip() else f"{o.detector.split('::')[-1]} [seed {o.seed}]"
+    fails = sorted({f"{o.detector.split('::')[-1]} [seed {o.seed}]: {failure_line(o.message)}"
                     for o in outcomes if o.detector in b.detectors and not o.passed})
     return ("green" if not fails else "red"), fails
 

@@ -28,7 +28,6 @@ import json
 import os
 import random
 import re
-import secrets
 import shutil
 import subprocess
 import tempfile
@@ -244,7 +243,7 @@ def check_leaks(stage: Path, given: list[Break], catalog: dict[str, Break], blin
 def build(root: Path, catalog: dict[str, Break], breaks: list[Break], blind: bool, learner: str | None,
           classroom: Path, rng: random.Random) -> Handout:
     """Build one handout repository (and its bundle) under classroom/handouts/; return its record."""
-    hid = "h-" + secrets.token_hex(4)
+    hid = f"h-{rng.getrandbits(32):08x}"
     order = list(breaks)
     rng.shuffle(order)
     codes = {f"X{i + 1}": b.id for i, b in enumerate(order)} if blind else {b.id: b.id for b in breaks}

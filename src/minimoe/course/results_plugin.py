@@ -17,7 +17,7 @@ def pytest_runtest_logreport(report):
         prev = _results.get(report.nodeid)
         if prev is None or prev["outcome"] == "passed":
             _results[report.nodeid] = {"outcome": report.outcome, "seconds": round(report.duration, 3),
-                                       "message": str(report.longrepr)[-800:] if report.failed else ""}
+                                       "message": str(report.longrepr)[-2000:] if report.failed else ""}
 
 
 def pytest_sessionfinish(session, exitstatus):
