@@ -77,8 +77,10 @@ def main(root: Path) -> int:
             subprocess.run([sys.executable, "-m", "exercise", "submit", "--out", str(subs / f"{who}.bundle")],
                            cwd=repo, env=learner_env, check=True, capture_output=True)
         print("# ana fixed the line and wrote her notes; ben kept the bug, loosened the detector in his copy and")
-        print("# added a conftest.py that marks every test passed; cy sent the handout untouched. Each ran `just submit`.")
-        run(course, [*course_cmd, "autograde", "--jobs", "2", *(str(subs / f"{w}.bundle") for w in ("ana", "ben", "cy"))],
+        print("# added a conftest.py that marks every test passed; cy sent the handout untouched.")
+        print("# Each ran `just submit`.")
+        bundles = [str(subs / f"{w}.bundle") for w in ("ana", "ben", "cy")]
+        run(course, [*course_cmd, "autograde", "--jobs", "2", *bundles],
             "just autograde classroom/submissions/ana.bundle classroom/submissions/ben.bundle "
             "classroom/submissions/cy.bundle", env)
         run(course, [*course_cmd, "gradebook", "--columns", "learner,exercise,result,reasons,reversal,detectors,notes,"
