@@ -1,12 +1,6 @@
-"""The experts: E SwiGLU feed-forward networks stored as stacked weights, run by grouped matmuls.
-
-One expert is the SwiGLU FFN a dense layer uses (Shazeer, 2020, "GLU Variants Improve Transformer"):
-
-    ffn(x) = (silu(x @ W_gate) * (x @ W_up)) @ W_down
-
-The E experts' weights are stacked into (E, D, F) and (E, F, D) tensors. Given rows sorted by
-expert, a grouped matmul runs every expert on its own rows in one call, where a Python loop would
-launch E small matmuls one after another.
+"""The experts: E SwiGLU FFNs (Shazeer, 2020), ffn(x) = (silu(x @ W_gate) * (x @ W_up)) @ W_down,
+stored stacked as (E, D, F) and (E, F, D) tensors, so that on rows sorted by expert one grouped
+matmul runs every expert on its own rows, where a Python loop would launch E small matmuls.
 
 `init="same"` starts every expert from one random draw. Averaging experts (phase 39) is only a
 fair test when they started equal: independently drawn experts average to weights about

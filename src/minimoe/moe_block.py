@@ -1,23 +1,16 @@
 """The MoE layer: route each token to K of E experts, run every expert on its own tokens, and add up
 each token's K expert outputs, weighted by the router (a sparse MoE block, as in Mixtral).
 
-forward(x_TD), in five steps:
     1. route         the router scores every token against every expert and picks K (router.py)
-    2. sort          the A = T*K (token, expert) assignments are sorted by expert, so that each
-                     expert's tokens sit in contiguous rows
+    2. sort          the A = T*K (token, expert) assignments by expert: each expert's rows contiguous
     3. experts       one grouped matmul per weight runs every expert on its own rows (experts.py)
     4. weighted sum  y_TD[t] = sum over k of weights_TK[t, k] * (expert ids_TK[t, k] on x_TD[t])
-    5. shared        the S shared experts (one SwiGLU of width S*F) run on every token and are
-                     added, as in DeepSeekMoE
+    5. shared        + the S shared experts (one SwiGLU of width S*F) on every token, as in DeepSeekMoE
 
-`moe_forward` does steps 2-4 with no Python loop. `moe_forward_reference` beside it is the plain
-loop of Hugging Face's MixtralSparseMoeBlock (for each expert: find its tokens, run it, add its
-weighted output back); tests prove the two equal, forward and backward. With soft gating there is
-no routing decision: every expert runs on every token and the outputs are blended by the router's
-probabilities (`soft_forward`).
-
-`--experts-impl` can run steps 2-4 another way, for speed only (padded rows, tiers, a Triton kernel):
-those live in minimoe/perf/, each tested equal to the reference. Nothing there changes what is computed.
+`moe_forward` does 2-4 with no Python loop; `moe_forward_reference` beside it is the plain loop of
+Hugging Face's MixtralSparseMoeBlock, and tests prove the two equal, forward and backward. Soft
+gating makes no routing decision: every expert runs on every token, blended by the probabilities.
+`--experts-impl` runs 2-4 another way, for speed only: minimoe/perf/, which a learner need not read.
 """
 
 from __future__ import annotations

@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser(config_file_in(argv, lab_config(37, "super4096"))).parse_args(argv)
         preset = PRESETS[args.preset]
         vars(args)["train.steps"] = steps = vars(args)["train.steps"] or preset["steps"]
-        experts = [int(x) for x in str(args.experts or preset["experts"]).split(",") if x.strip()]
+        ladder = preset["experts"] if args.experts is None else args.experts
+        experts = [int(x) for x in str(ladder).split(",") if x.strip()]
         falsify_at = args.falsify_at or preset["falsify_at"]
         if not experts or args.workers < 1 or steps < 1:
             raise ConfigError("--experts needs at least one E; --steps and --workers must be >= 1")

@@ -6,6 +6,8 @@ expert weights, so their outputs agree (checked on every cell):
 
     minimoe     --experts-impl auto (layouts.py): sorted by expert, then grouped matmuls, or batched
                 matmuls over padded rows or tiers, whichever the cost model prices cheapest
+    grouped     --experts-impl grouped, the learner's default (moe_block.moe_forward): sorted by
+                expert, one grouped matmul per weight
     dense       a SwiGLU FFN of hidden K*F with no routing: the same active FLOPs, the floor
     balanced    the experts alone, as batched matmuls with every expert given the same ceil(T*K/E)
                 tokens: no router, sort, gather, padding or combine. The floor of any implementation
@@ -53,13 +55,13 @@ from pathlib import Path
 
 import torch
 
-from ..experts import Experts
-from ..moe_block import DenseFFN, moe_forward_reference
+from ..experts import Experts, swiglu
+from ..moe_block import DenseFFN, moe_forward, moe_forward_reference
 from ..router import Router
 from .bench_report import goals, plot, table
 from .layouts import auto_forward
 
-COLUMNS = ("minimoe", "dense", "balanced", "hf-eager", "hf-grouped", "loop", "router")
+COLUMNS = ("minimoe", "grouped", "dense", "balanced", "hf-eager", "hf-grouped", "loop", "router")
 LOOPS = ("hf-eager", "loop")  # columns whose time grows with E: skipped ahead of time when too slow
 
 
@@ -136,8 +138,10 @@ def make_columns(T: int, E: int, K: int, D: int, F: int, seed: int = 0) -> tuple
 
     cols = {
         "minimoe": run(lambda: auto_forward(x_TD, ids_TK, w_TK, experts), experts),
+        "grouped": run(lambda: moe_forward(x_TD, ids_TK, w_TK, experts), experts),
         "dense": run(lambda: dense(x_TD), dense),
-        "balanced": run(lambda: experts(x_ECD), experts, grad=g_ECD),  # the padded layout with no padding
+        "balanced": run(lambda: swiglu(x_ECD, experts.w_gate_EDF, experts.w_up_EDF, experts.w_down_EFD), experts,
+                        grad=g_ECD),  # the padded layout with no padding
         "loop": run(lambda: moe_forward_reference(x_TD, ids_TK, w_TK, experts), experts),
         "router": run(lambda: router(x_TD).weights_TK, router, grad=torch.randn(T, K)),
     }
