@@ -108,3 +108,14 @@ def test_soft_forward_equals_moe_forward_with_all_experts():
     p = torch.randn(9, 4).softmax(-1)
     ids = torch.arange(4).expand(9, 4)
     torch.testing.assert_close(soft_forward(x, p, experts), moe_forward(x, ids, p, experts), rtol=1e-4, atol=1e-5)
+
+
+def test_triton_without_a_gpu_is_refused_in_one_line(monkeypatch, capsys):
+    from minimoe.train import main
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the Triton kernel can run")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    assert main(["--experts-impl", "triton", "--steps", "1", "--out", "", "--no-baseline"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --experts-impl triton: ") and "CUDA" in err and err.count("\n") == 1

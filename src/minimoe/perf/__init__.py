@@ -21,6 +21,10 @@ Hugging Face's Mixtral block and a loop, and the course's speed goals judged on 
 
 from __future__ import annotations
 
+import os
+
+import torch
+
 from ..config import ConfigError
 from ..moe_block import moe_forward, moe_forward_reference
 from .layouts import auto_forward, padded_forward, tiered_forward
@@ -32,6 +36,9 @@ FORWARDS = {"grouped": moe_forward, "loop": moe_forward_reference, "padded": pad
 def implementation(name: str):
     """The function that runs the experts' steps 2-4 for `--experts-impl name`."""
     if name == "triton":
+        if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
+            raise ConfigError("--experts-impl triton: the Triton kernel needs a CUDA GPU (TRITON_INTERPRET=1 runs it "
+                              "on the CPU, very slowly, for tests); choose grouped here")
         try:  # Triton is optional (about 1 GB): imported only when asked for
             from .grouped_mm_triton import triton_forward
         except ImportError:
