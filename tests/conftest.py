@@ -47,9 +47,9 @@ def corpus():
 
 @pytest.fixture(scope="session")
 def train_lab(corpus):
-    """train_lab(cfg, seed) -> the RunResult of the lab model `cfg` trained on `seed`, trained once per
-    test session: every detector that asks for the same model and seed shares one run (phases 38 and
-    39 share theirs)."""
+    """train_lab(cfg, seed) -> the RunResult of the lab model `cfg` trained on `seed` (one thread, no
+    baseline, no files), trained once per test session: every detector that asks for the same model
+    and seed shares one run (phases 38 and 39 share theirs)."""
     from minimoe.train import train
 
     runs = {}
@@ -57,7 +57,7 @@ def train_lab(corpus):
     def run(cfg, seed: int):
         key = (repr(cfg), seed)
         if key not in runs:
-            runs[key] = train(cfg.replace(train={"seed": seed}), corpus)
+            runs[key] = train(cfg.replace(train={"seed": seed, "threads": 1, "baseline": False, "out": ""}), corpus)
         return runs[key]
 
     return run
@@ -65,6 +65,7 @@ def train_lab(corpus):
 
 @pytest.fixture(autouse=True, scope="session")
 def _cache_dir(tmp_path_factory):
-    """Dense-baseline cache in a temp folder, so tests never read a stale cache."""
+    """Caches (dense baselines, trained lab models) in a temp folder: tests never read a stale cache, and
+    never write into the checkout's .minimoe/cache."""
     os.environ["MINIMOE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     yield

@@ -8,10 +8,13 @@ Shape legend (tensor names carry their shape as a suffix, as in torchtitan):
     F  hidden width of an expert  V  vocabulary size
     A  assignments, T*K (token, expert) pairs, sorted by expert
     N  the tokens one expert got
+    C  rows per expert in a padded layout: the busiest expert's count (perf/)
+    R  rows of a layout, padding included: A when ragged, E*C when padded (perf/)
 
 e.g. logits_TE are the router's scores, one per token and expert; ids_TK the K experts each
-token visits. Modules: see README.md. The course engine lives in minimoe.course; the model
-package never imports it.
+token visits; end_E where each expert's rows end. Modules: see README.md. Imports run one way
+(config <- router, experts <- moe_block <- perf <- model <- train <- the rest); the course engine
+lives in minimoe.course, and the model package never imports it.
 """
 
 __version__ = "0.1.0"

@@ -1,24 +1,27 @@
 """Checkpoints: the model's weights, its config and its vocabulary in one file.
 
 Saved with torch.save, loaded with torch.load(weights_only=True), so a checkpoint cannot run
-code. Writes are atomic (a temp file renamed into place): an interrupted save never leaves a
-half-written checkpoint. A file that is truncated, not a checkpoint, or from another model
+code. Writes are atomic (files.atomic_write): an interrupted save never leaves a half-written
+checkpoint. A file that is truncated, not a checkpoint, missing a part, or from another model
 config is refused with a message that says which.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import torch
 
 from .config import Config, ConfigError
+from .files import atomic_write
 
 FORMAT = "minimoe-checkpoint-1"
 # fields that may differ between the run that saved a checkpoint and the run that loads it
-_FREE_FIELDS = {"train", "moe.aux_alpha", "moe.z_alpha", "moe.bias_update_rate", "moe.collapse_threshold"}
+_FREE_FIELDS = {"train", "moe.aux_alpha", "moe.z_alpha", "moe.bias_update_rate", "moe.collapse_threshold",
+                "moe.experts_impl"}
+# what a checkpoint holds, and the type of each part
+_PARTS = {"config": dict, "vocab": str, "step": int, "state": dict}
 
 
 class CheckpointError(ValueError):
@@ -30,14 +33,9 @@ def save_checkpoint(path: str, model: torch.nn.Module, cfg: Config, vocab: str, 
     p.parent.mkdir(parents=True, exist_ok=True)
     blob = {"format": FORMAT, "config": cfg.to_dict(), "vocab": vocab, "step": step,
             "state": model.state_dict()}
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    torch.save(blob, buf)
+    atomic_write(p, buf.getvalue())
 
 
 def load_checkpoint(path: str) -> dict:
@@ -51,9 +49,16 @@ def load_checkpoint(path: str) -> dict:
                               f"kind of file: {type(e).__name__}); train again with --save") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise CheckpointError(f"--load {path}: not a minimoe checkpoint (expected format {FORMAT})")
+    bad = [f"{k} (missing)" if k not in blob else f"{k} (a {type(blob[k]).__name__}, not a {t.__name__})"
+           for k, t in _PARTS.items() if not isinstance(blob.get(k), t)]
+    state = blob.get("state") if isinstance(blob.get("state"), dict) else {}
+    bad += [f"state[{k!r}] (not a tensor)" for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"--load {path}: a damaged minimoe checkpoint: {', '.join(bad[:4])}; "
+                              "train again with --save")
     try:
         blob["cfg"] = Config.from_dict(blob["config"])
-    except (ConfigError, KeyError) as e:
+    except ConfigError as e:
         raise CheckpointError(f"--load {path}: its config cannot be read: {e}") from None
     return blob
 

@@ -1,8 +1,8 @@
 """Expert compression: averaging, per-expert ternary quantisation, per-expert magnitude pruning,
 and a short recovery fine-tune. The CLI is `just compress` (`python -m minimoe.compress`).
 
-Seed 004 asks two questions (its Bets 38 and 39): can the E experts of a layer be replaced by their
-average, one expert's worth of storage, and does a short fine-tune (200 steps, lr 5e-5, AdamW)
+Source note 004 asks two questions (its Bets 38 and 39): can the E experts of a layer be replaced by
+their average, one expert's worth of storage, and does a short fine-tune (200 steps, lr 5e-5, AdamW)
 bring the averaged model back? Its answer was no and no (520x perplexity, 2 distinct tokens in a
 100-token sample, still > 3x after recovery), while compressing each expert on its own worked
 (its Bet 13, 1.58-bit ternary; its Bet 48, 50% magnitude pruning). The methods here:
@@ -15,16 +15,19 @@ bring the averaged model back? Its answer was no and no (520x perplexity, 2 dist
 
 Only the MoE layers' experts (routed and shared) are compressed. The router is not: it is D*E
 numbers that decide where every token goes, and a small error in it sends tokens to the wrong
-expert, which no expert can make up for (seed 001 learnt this twice: it had to keep the router out
-of its int5 quantisation and out of its magnitude pruning).
+expert, which no expert can make up for (source note 001 learnt this twice: it had to keep the router
+out of its int5 quantisation and out of its magnitude pruning).
 
-The seed's pre-registered criteria, on held-out perplexity relative to the uncompressed model:
+Source note 004's pre-registered criteria, on held-out perplexity relative to the uncompressed model:
 STRICT <= 1.5x, LENIENT <= 3x, CATASTROPHIC > 10x or < 5 distinct tokens in a 100-token greedy
 sample (perplexity alone can understate a model that has collapsed into repeating itself).
 
 Averaging experts that were initialised independently also shrinks their weights by about
 1/sqrt(E), which is damage from the init and not from what the experts learnt: train with
 `--expert-init same` for the fair test (`expert_diversity` shows the shrink).
+
+`just compress` starts from phase 39's lab settings (labs/phase-39-expert-compression/lab.yaml);
+any moe-train flag changes them.
 """
 
 from __future__ import annotations
@@ -41,20 +44,22 @@ import torch
 from torch import nn
 
 from .checkpoint import CheckpointError, load_checkpoint
-from .config import Config, ConfigError
+from .config import Config, ConfigError, config_file_in, config_from_args
+from .config import build_parser as config_parser
 from .data import Batches, DataError, Dataset, eval_windows, load_dataset
 from .evaluate import evaluate, greedy_sample, unique_tokens
 from .loss import combine_losses, main_loss_fn
 from .model import MiniLM
+from .train import train
 
-STRICT, LENIENT, CATASTROPHIC = 1.5, 3.0, 10.0  # perplexity ratios compressed / original (seed 004)
+STRICT, LENIENT, CATASTROPHIC = 1.5, 3.0, 10.0  # perplexity ratios compressed / original (source note 004)
 MIN_UNIQUE_TOKENS = 5  # fewer distinct tokens than this in the sample is mode collapse
 SAMPLE_TOKENS = 100
-RECOVERY_STEPS, RECOVERY_LR = 200, 5e-5  # the seed's Bet 39
+RECOVERY_STEPS, RECOVERY_LR = 200, 5e-5  # source note 004's Bet 39
 METHODS = ("average", "ternary", "prune")
 
 # Parameter-name patterns that quantisation leaves in full precision. The router is D*E numbers per
-# layer: quantising it saves almost nothing and changes where tokens go (seed 001's fp16 keep list).
+# layer: quantising it saves almost nothing and changes where tokens go (source note 001's fp16 keep list).
 KEEP_FULL_PRECISION = ("router",)
 
 
@@ -98,7 +103,7 @@ def magnitude_prune(w_XY: torch.Tensor, sparsity: float) -> torch.Tensor:
 
 @torch.no_grad()
 def average_experts(model: MiniLM) -> Compression:
-    """Every routed expert of a layer becomes the layer's mean expert (seed 004, Bet 38)."""
+    """Every routed expert of a layer becomes the layer's mean expert (source note 004, Bet 38)."""
     c = Compression("average")
     for name, w in moe_weights(model):
         if ".experts." not in name:
@@ -179,14 +184,14 @@ def routing_changes(before: MiniLM, after: MiniLM, x_BS: torch.Tensor) -> list[f
 
 def recover(model: MiniLM, data: Dataset, c: Compression, steps: int = RECOVERY_STEPS,
             lr: float = RECOVERY_LR, seed: int = 0) -> None:
-    """The seed's recovery fine-tune: AdamW on the training loss; the compression's grad rules keep
+    """Source note 004's recovery fine-tune: AdamW on the training loss; the compression's grad rules keep
     averaged experts equal, pruned weights zero and ternary weights ternary."""
     cfg = model.cfg
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     batches = Batches(data.train_ids, cfg.model.context, cfg.train.batch, seed + 1)  # not the training batches
     model.train()
     for _ in range(steps):
-        x_BS, y_BS, _ = batches.next()
+        x_BS, y_BS = batches.next()
         logits, routings = model(x_BS)
         loss = combine_losses(main_loss_fn(logits, y_BS), routings, cfg.moe.aux_alpha, cfg.moe.z_alpha).total
         opt.zero_grad(set_to_none=True)
@@ -198,7 +203,7 @@ def recover(model: MiniLM, data: Dataset, c: Compression, steps: int = RECOVERY_
 
 
 def verdict(ratio: float, unique: int) -> str:
-    """The seed's pre-registered verdict for a perplexity ratio and a sample's distinct-token count."""
+    """Source note 004's pre-registered verdict for a perplexity ratio and a sample's distinct-token count."""
     if ratio > CATASTROPHIC or unique < MIN_UNIQUE_TOKENS:
         return "CATASTROPHIC"
     if ratio <= STRICT:
@@ -227,18 +232,10 @@ def score(model: MiniLM, data: Dataset, base_ppl: float) -> Scored:
 
 # ---------------------------------------------------------------- command line
 
-LAB_DEFAULTS = {"moe.experts": 16, "moe.top_k": 2, "moe.expert_hidden": 16, "moe.expert_init": "same",
-                "train.steps": 300, "train.baseline": False, "train.out": ""}
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from .train import build_parser as train_parser
-
-    p = train_parser()
-    p.prog = "compress"
-    p.description = ("Train (or --load) a toy MoE, compress its experts, and judge the result against seed 004's "
-                     "pre-registered criteria. Defaults are phase 39's lab settings.")
-    p.set_defaults(**LAB_DEFAULTS)
+def build_parser(defaults: Config | None = None) -> argparse.ArgumentParser:
+    p = config_parser("compress", "Train (or --load) a toy MoE, compress its experts, and judge the result against "
+                      "the pre-registered criteria of source note 004 (Bet 38/39). `just compress` starts from "
+                      "phase 39's lab settings (--config labs/phase-39-expert-compression/lab.yaml).", defaults)
     for action in p._actions:  # --load means something slightly different here
         if action.dest == "train.load":
             action.help = "compress this checkpoint instead of training one (its model flags are used)"
@@ -248,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sparsity", type=float, default=0.5, dest="compress.sparsity",
                    help="prune: fraction of each expert matrix's weights set to zero")
     g.add_argument("--recover-steps", type=int, default=0, dest="compress.recover_steps",
-                   help=f"recovery fine-tune steps after compressing (the seed used {RECOVERY_STEPS}); 0 = none")
+                   help=f"recovery fine-tune steps after compressing (source note 004 used {RECOVERY_STEPS}); 0 = none")
     g.add_argument("--recover-lr", type=float, default=RECOVERY_LR, dest="compress.recover_lr",
                    help="AdamW learning rate of the recovery fine-tune")
     return p
@@ -266,15 +263,12 @@ def _row(label: str, s: Scored) -> str:
 
 def _config(args: argparse.Namespace) -> tuple[Config, dict, str | None]:
     """The model config (from the flags, or from the --load checkpoint), the compress options, the vocabulary."""
-    from .train import config_from_args
-
     opts = {k.split(".", 1)[1]: v for k, v in vars(args).items() if k.startswith("compress.")}
     if not 0 <= opts["sparsity"] < 1:
         raise ConfigError(f"--sparsity {opts['sparsity']}: must be in [0, 1)")
     if opts["recover_steps"] < 0 or opts["recover_lr"] <= 0:
         raise ConfigError("--recover-steps must be >= 0 and --recover-lr > 0")
-    cfg = config_from_args(argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in
-                                                 {f"compress.{o}" for o in opts}}))
+    cfg = config_from_args(args)
     if not cfg.train.load:
         return cfg, opts, None
     saved = load_checkpoint(cfg.train.load)  # the model's shape comes from the checkpoint
@@ -283,11 +277,10 @@ def _config(args: argparse.Namespace) -> tuple[Config, dict, str | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .train import train
-
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     t0 = time.perf_counter()
     try:
+        args = build_parser(config_file_in(argv)).parse_args(argv)
         cfg, opts, vocab = _config(args)
         data = load_dataset(cfg.train.data, cfg.model.context, vocab)
         res = train(cfg, data)
@@ -308,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{base.unique}")
     print("expert diversity before compressing (spread: mean distance between two experts / one expert's norm;"
           " avg_norm: norm of their average / one expert's norm):")
-    for i, dv in enumerate(expert_diversity(model)):
+    for i, dv in zip(model.moe_layers, expert_diversity(model)):
         print(f"  MoE layer {i}: spread={dv['spread']:.3f}  avg_norm={dv['avg_norm']:.3f}  "
               f"(1/sqrt(E)={1 / math.sqrt(e.experts):.3f})")
     x_BS, _ = eval_windows(data.val_ids, m.context, cfg.train.eval_tokens)
@@ -326,8 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label}: changed {', '.join(map(_short, c.changed)) or 'nothing'}; "
               f"kept {', '.join(map(_short, c.kept)) or 'nothing'}")
         print(f"{label}: tokens whose first-choice expert changed: "
-              + "  ".join(f"L{i} {ch:.1%}" for i, ch in enumerate(changes))
-              + "; expert spread after: " + "  ".join(f"L{i} {d['spread']:.3f}" for i, d in enumerate(spread)))
+              + "  ".join(f"L{i} {ch:.1%}" for i, ch in zip(model.moe_layers, changes))
+              + "; expert spread after: "
+              + "  ".join(f"L{i} {d['spread']:.3f}" for i, d in zip(model.moe_layers, spread)))
         rows.append((label, score(cmodel, data, base.perplexity)))
         if steps:
             recover(cmodel, data, c, steps, opts["recover_lr"], cfg.train.seed)

@@ -1,8 +1,11 @@
-"""Configuration: three flat dataclasses (model, MoE, training) and their validation.
+"""Configuration: three flat dataclasses (model, MoE, training), their validation, config files and
+the command-line flags built from them.
 
 Every field carries a one-line help text (its meaning and unit); the same text becomes the
 `--flag` help of `python -m minimoe.train`. Flags are the field names in kebab-case
-(`top_k` -> `--top-k`), so code, CLI and labs use one vocabulary.
+(`top_k` -> `--top-k`), so code, CLI and labs use one vocabulary. A config file (YAML, e.g. a lab's
+settings in labs/phase-NN-*/) holds the same names in the same three sections; `--config FILE`
+starts from it, and the flags given beside it win.
 
 A bad value raises `ConfigError` naming the flag, the value and the fix; the CLI turns it into a
 one-line message instead of a traceback.
@@ -10,11 +13,20 @@ one-line message instead of a traceback.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import math
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
 
 GATINGS = ("sparse", "soft", "ste")
 EXPERT_INITS = ("independent", "same")
+EXPERTS_IMPLS = ("grouped", "loop", "auto", "padded", "tiered", "triton")  # the same computation (minimoe/perf/)
+MAX_SEED = 2**63 - 1  # torch's generators take a signed 64-bit seed
+MAX_TOKENS_PER_STEP = 2**20  # batch * context; more does not fit this toy's CPU memory budget
+MAX_CONFIG_FILE_BYTES = 64 * 1024
 
 
 class ConfigError(ValueError):
@@ -68,7 +80,13 @@ class MoEConfig:
         choices=EXPERT_INITS,
     )
     collapse_threshold: float = _f(
-        0.9, "a layer counts as collapsed once max_load >= this * (1/K), the seed's 0.9 * (1/K)"
+        0.9, "a layer counts as collapsed once max_load >= this * (1/K) (source note 000's 0.9 * (1/K))"
+    )
+    experts_impl: str = _f(
+        "grouped", "how the routed experts run; all compute the same: grouped = tokens sorted by expert, one "
+        "grouped matmul per weight (moe_block.py); loop = one expert at a time; auto, padded, tiered, triton = "
+        "faster layouts and kernels (minimoe/perf/)",
+        choices=EXPERTS_IMPLS,
     )
 
 
@@ -110,19 +128,30 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:
+        if not isinstance(d, dict) or not all(isinstance(d.get(s, {}), dict) for s, _ in SECTIONS):
+            raise ConfigError("a config is a mapping of the sections model, moe and train, each a mapping "
+                              f"of field names to values; got {type(d).__name__}")
         try:
-            return cls(
-                model=ModelConfig(**d.get("model", {})),
-                moe=MoEConfig(**d.get("moe", {})),
-                train=TrainConfig(**d.get("train", {})),
-            )
+            return cls(**{section: klass(**d.get(section, {})) for section, klass in SECTIONS})
         except TypeError as e:  # an unknown or missing field
             raise ConfigError(f"config does not match this version of minimoe: {e}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path, base: Config | None = None) -> Config:
+        """`base` (the defaults if None), changed by the values a YAML config file sets: any field it does
+        not name keeps its value, e.g. labs/phase-36-routing-and-balance/lab.yaml."""
+        d = read_config_file(path)
+        try:
+            return (base or Config()).replace(**d)
+        except ConfigError as e:
+            raise ConfigError(f"--config {path}: {e}") from None
 
     def replace(self, **sections) -> Config:
         """Copy with some fields changed: cfg.replace(moe={'experts': 4}, train={'steps': 10})."""
         d = self.to_dict()
         for section, changes in sections.items():
+            if section not in d or not isinstance(changes, dict):
+                raise ConfigError(f"section {section!r}: the sections are model, moe and train, each a mapping")
             unknown = set(changes) - set(d[section])
             if unknown:
                 raise ConfigError(f"unknown {section} field(s): {', '.join(sorted(unknown))}")
@@ -139,7 +168,40 @@ def _need(ok: bool, name: str, value, why: str):
         raise ConfigError(f"{flag(name)} {value!r}: {why}")
 
 
+def read_config_file(path: str | Path) -> dict:
+    """The sections and values a config file sets, checked to be a mapping of known sections."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--config {path}: no such file")
+    if p.stat().st_size > MAX_CONFIG_FILE_BYTES:
+        raise ConfigError(f"--config {path}: larger than a config file can be ({MAX_CONFIG_FILE_BYTES} bytes)")
+    try:
+        d = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--config {path}: not a readable YAML file ({type(e).__name__}); "
+                          "write sections model:, moe:, train: of field: value lines") from None
+    if not isinstance(d, dict) or set(d) - {s for s, _ in SECTIONS}:
+        raise ConfigError(f"--config {path}: a config file holds the sections model, moe and train only")
+    return d
+
+
+def _check_types(cfg: Config) -> None:
+    """Every value has its field's type (a config file or a checkpoint can hold anything); floats are finite."""
+    for section, _ in SECTIONS:
+        for f in dataclasses.fields(getattr(cfg, section)):
+            v, want = getattr(getattr(cfg, section), f.name), type(f.default)
+            if want is float and isinstance(v, int) and not isinstance(v, bool):
+                v = float(v)  # 1 in a YAML or JSON file means 1.0
+                setattr(getattr(cfg, section), f.name, v)
+            if type(v) is not want:
+                what = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}[want]
+                raise ConfigError(f"{flag(f.name)} {v!r}: must be {what}")
+            if want is float and not math.isfinite(v):
+                raise ConfigError(f"{flag(f.name)} {v!r}: must be a finite number")
+
+
 def validate(cfg: Config) -> None:
+    _check_types(cfg)
     m, e, t = cfg.model, cfg.moe, cfg.train
     for name in ("width", "layers", "heads", "context"):
         _need(getattr(m, name) >= 1, name, getattr(m, name), "must be a positive whole number")
@@ -157,14 +219,74 @@ def validate(cfg: Config) -> None:
     _need(e.gating in GATINGS, "gating", e.gating, f"unknown gating mode; choose one of {', '.join(GATINGS)}")
     _need(e.gating != "ste" or e.top_k == 1, "top_k", e.top_k, "--gating ste is hard top-1: use --top-k 1")
     _need(e.expert_init in EXPERT_INITS, "expert_init", e.expert_init, f"choose one of {', '.join(EXPERT_INITS)}")
+    _need(e.experts_impl in EXPERTS_IMPLS, "experts_impl", e.experts_impl, f"choose one of {', '.join(EXPERTS_IMPLS)}")
     for name in ("router_init_std", "aux_alpha", "z_alpha", "bias_update_rate"):
         _need(getattr(e, name) >= 0, name, getattr(e, name), "must be >= 0")
     _need(0 < e.collapse_threshold <= 1, "collapse_threshold", e.collapse_threshold, "must be in (0, 1]")
     _need(t.steps >= 0, "steps", t.steps, "must be >= 0 (0 = evaluate only)")
     _need(t.batch >= 1, "batch", t.batch, "must be at least 1 sequence")
+    _need(t.batch * m.context <= MAX_TOKENS_PER_STEP, "batch", t.batch,
+          f"batch * context = {t.batch * m.context:,} tokens per step; at most {MAX_TOKENS_PER_STEP:,} (2^20): "
+          "lower --batch or --context")
+    _need(0 <= t.seed <= MAX_SEED, "seed", t.seed, "must be a whole number from 0 to 2^63 - 1")
     _need(t.lr > 0, "lr", t.lr, "must be > 0")
     _need(t.weight_decay >= 0, "weight_decay", t.weight_decay, "must be >= 0")
     _need(t.log_every >= 1, "log_every", t.log_every, "must be at least 1")
     _need(t.eval_tokens >= m.context, "eval_tokens", t.eval_tokens,
           f"must be at least one window (--context {m.context})")
     _need(t.threads >= 1, "threads", t.threads, "must be at least 1")
+
+
+# ---------------------------------------------------------------- command line
+
+SECTIONS = (("model", ModelConfig), ("moe", MoEConfig), ("train", TrainConfig))
+
+
+def config_file_in(argv: list[str], base: Config | None = None) -> Config:
+    """`base` (the defaults if None), changed by the config file that argv names with --config, if any.
+    Read before the parser is built, so that --help shows the file's values as the defaults."""
+    path = None
+    for i, a in enumerate(argv):
+        if a == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif a.startswith("--config="):
+            path = a.split("=", 1)[1]
+    return Config.from_file(path, base) if path is not None else (base or Config())
+
+
+def build_parser(prog: str = "moe-train", description: str = "Train the minimoe toy LM and report routing health.",
+                 defaults: Config | None = None, skip: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """Every config field as --kebab-case, defaulting to its value in `defaults` (Config() if None), and
+    --config FILE; `skip` leaves out fields a program sets itself. config_from_args reads the parsed flags."""
+    defaults = defaults or Config()
+    p = argparse.ArgumentParser(prog=prog, description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                   help="start from this config file's values (YAML: model, moe and train sections, e.g. a lab's "
+                        "labs/phase-NN-*/lab.yaml); the flags given beside it win")
+    for section, cls in SECTIONS:
+        g = p.add_argument_group(section)
+        for f in dataclasses.fields(cls):
+            if not f.metadata.get("cli", True) or f.name in skip:
+                continue
+            kw = {"default": getattr(getattr(defaults, section), f.name), "help": f.metadata["help"],
+                  "dest": f"{section}.{f.name}"}
+            if f.type in (bool, "bool"):
+                kw["action"] = argparse.BooleanOptionalAction
+            else:
+                kw["type"] = type(f.default)
+                if "choices" in f.metadata:
+                    kw["choices"] = f.metadata["choices"]
+            g.add_argument(flag(f.name), **kw)
+    return p
+
+
+def config_from_args(ns: argparse.Namespace, base: Config | None = None) -> Config:
+    """The Config the parsed flags describe (fields a program skipped keep their value in `base`)."""
+    d = (base or Config()).to_dict()
+    for key, value in vars(ns).items():
+        section, _, name = key.partition(".")
+        if section in d and name in d[section]:
+            d[section][name] = value
+    return Config.from_dict(d)
+

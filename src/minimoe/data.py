@@ -2,10 +2,8 @@
 
 The corpus is generated, not downloaded: a fixed-seed generator writes short tutor lessons in
 English and Spanish on five topics (verb conjugation, articles and gender, questions, numbers
-and dates, feedback on a learner's sentence). Every character keeps the label of the lesson it
-came from (topic and language), so the routing report can show which experts each domain uses.
-The corpus is the same on every machine and every run; the training seed only changes which
-windows are drawn.
+and dates, feedback on a learner's sentence). The corpus is the same on every machine and every
+run; the training seed only changes which windows are drawn.
 
 `--data FILE` trains on any UTF-8 text instead; it is checked up front (missing, empty,
 binary, not UTF-8, shorter than two windows) with a message that says what to do.
@@ -26,7 +24,6 @@ MAX_DATA_BYTES = 200 * 1024 * 1024
 
 TOPICS = ("verbs", "articles", "questions", "numbers", "feedback")
 LANGS = ("en", "es")
-DOMAINS = tuple(f"{t}-{lang}" for t in TOPICS for lang in LANGS)
 
 
 class DataError(ValueError):
@@ -138,16 +135,14 @@ def _lesson(topic: str, lang: str, r: random.Random) -> str:
     return " ".join(lines) + "\n"
 
 
-def grammar_tutor_corpus(lessons: int = CORPUS_LESSONS) -> tuple[str, list[int]]:
-    """The built-in corpus and, per character, the index of its domain in DOMAINS."""
+def grammar_tutor_corpus(lessons: int = CORPUS_LESSONS) -> str:
+    """The built-in corpus: `lessons` lessons, each on a random topic in a random language."""
     r = random.Random(CORPUS_SEED)
-    parts, labels = [], []
+    parts = []
     for _ in range(lessons):
         topic, lang = r.choice(TOPICS), r.choice(LANGS)
-        text = _lesson(topic, lang, r)
-        parts.append(text)
-        labels.extend([DOMAINS.index(f"{topic}-{lang}")] * len(text))
-    return "".join(parts), labels
+        parts.append(_lesson(topic, lang, r))
+    return "".join(parts)
 
 
 # ---------------------------------------------------------------- text from a file
@@ -183,14 +178,11 @@ def read_text_file(path: str, min_chars: int) -> str:
 
 @dataclass
 class Dataset:
-    """Encoded train/val text, with per-token domain labels (-1 where unknown)."""
+    """Encoded train/val text."""
 
     vocab: str  # the characters, in id order
     train_ids: torch.Tensor  # (N_train,) int64
     val_ids: torch.Tensor  # (N_val,) int64
-    train_domains: torch.Tensor  # (N_train,) int64
-    val_domains: torch.Tensor  # (N_val,) int64
-    domains: tuple[str, ...]
 
     @property
     def vocab_size(self) -> int:
@@ -214,19 +206,16 @@ def load_dataset(data_path: str = "", context: int = 64, vocab: str | None = Non
     """
     if data_path:
         text = read_text_file(data_path, min_chars=int(2 * (context + 1) / VAL_FRACTION))
-        labels, domains = [-1] * len(text), ("file",)
     else:
-        text, labels = grammar_tutor_corpus()
-        domains = DOMAINS
+        text = grammar_tutor_corpus()
     vocab = vocab if vocab is not None else "".join(sorted(set(text)))
     index = {c: i for i, c in enumerate(vocab)}
     missing = sorted(set(text) - set(index))
     if missing:
         raise DataError(f"the text has characters the checkpoint's vocabulary lacks: {''.join(missing[:20])!r}")
     ids = torch.tensor([index[c] for c in text], dtype=torch.long)
-    lab = torch.tensor(labels, dtype=torch.long)
     split = int(len(ids) * (1 - VAL_FRACTION))
-    return Dataset(vocab, ids[:split], ids[split:], lab[:split], lab[split:], domains)
+    return Dataset(vocab, ids[:split], ids[split:])
 
 
 class Batches:
@@ -238,13 +227,13 @@ class Batches:
         self.ids, self.context, self.batch = ids, context, batch
         self.gen = torch.Generator().manual_seed(seed)
 
-    def next(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x_BS (inputs), y_BS (next-token targets), starts_B (window starts, for domain labels)."""
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_BS (inputs) and y_BS (next-token targets) of `batch` windows at random starts."""
         starts_B = torch.randint(0, len(self.ids) - self.context - 1, (self.batch,), generator=self.gen)
         offs_S = torch.arange(self.context)
         x_BS = self.ids[starts_B[:, None] + offs_S]
         y_BS = self.ids[starts_B[:, None] + offs_S + 1]
-        return x_BS, y_BS, starts_B
+        return x_BS, y_BS
 
 
 def eval_windows(ids: torch.Tensor, context: int, n_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:

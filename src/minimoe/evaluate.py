@@ -5,7 +5,7 @@ perplexity is exp(val_loss). The dense baseline is the same model with every FFN
 the MoE's active width (K + S) * F, trained on the same tokens with the same seed: the question
 an MoE must answer is whether its extra stored experts beat a model that does the same work per
 token. A greedy sample and its count of distinct tokens catch a model that has collapsed into
-repeating itself, which perplexity alone can understate (seed 004's CATASTROPHIC criterion).
+repeating itself, which perplexity alone can understate (the CATASTROPHIC criterion of source note 004, "Bet 38/39").
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def evaluate(model: MiniLM, data: Dataset, n_tokens: int) -> EvalResult:
     logits, routings = model(x_BS)
     loss = float(main_loss_fn(logits, y_BS))
     model.train(was_training)
-    return EvalResult(loss, math.exp(loss), routing_health(routings))
+    return EvalResult(loss, math.exp(loss), routing_health(routings, model.moe_layers))
 
 
 @torch.no_grad()

@@ -1,17 +1,6 @@
-"""The experts: E SwiGLU feed-forward networks stored as stacked weights.
-
-One expert is the same SwiGLU FFN a dense layer uses (Shazeer, 2020, "GLU Variants Improve
-Transformer"):
-
-    ffn(x) = (silu(x @ W_gate) * (x @ W_up)) @ W_down
-
-Stacking the E experts' weights into (E, D, F) and (E, F, D) tensors lets every expert run at
-once, instead of a Python loop over experts: grouped matmuls over tokens sorted by expert, or
-the very same `swiglu` batched over a leading E axis when each expert's tokens are padded to a
-common count (dispatch.py chooses). Autograd differentiates both. The third layout, tiers of
-padded rows with some tiers holding only the busier experts, has its backward written out
-(TieredSwiGLU), so that those tiers add into the weight gradient instead of each making a
-full-size one.
+"""The experts: E SwiGLU FFNs (Shazeer, 2020), ffn(x) = (silu(x @ W_gate) * (x @ W_up)) @ W_down,
+stored stacked as (E, D, F) and (E, F, D) tensors, so that on rows sorted by expert one grouped
+matmul runs every expert on its own rows, where a Python loop would launch E small matmuls.
 
 `init="same"` starts every expert from one random draw. Averaging experts (phase 39) is only a
 fair test when they started equal: independently drawn experts average to weights about
@@ -25,8 +14,6 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from .kernels import grouped_mm
 
 
 def init_ffn_weights(n: int, width: int, hidden: int, depth_scale: float,
@@ -43,71 +30,27 @@ def init_ffn_weights(n: int, width: int, hidden: int, depth_scale: float,
 
 
 def swiglu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor) -> torch.Tensor:
-    """One dense SwiGLU FFN: x_TD with (D, F), (D, F), (F, D) weights."""
+    """One SwiGLU FFN: x_TD with (D, F), (D, F), (F, D) weights (or a batch of them, with a leading axis)."""
     return (F.silu(x @ w_gate) * (x @ w_up)) @ w_down
 
 
-def bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """torch.bmm into a fresh output. On CPU, bmm(a, b) with a transposed `a` of few columns
-    (the weight gradient x^T @ dh of a few rows per expert) took 50-300 ms at E=4096 where the same
-    call with out= took 10 ms (torch 2.13, 2 cores), so the output is always passed."""
-    return torch.bmm(a, b, out=a.new_empty(a.shape[0], a.shape[1], b.shape[2]))
+def grouped_mm(x_AD: torch.Tensor, w_EDF: torch.Tensor, end_E: torch.Tensor) -> torch.Tensor:
+    """y_AF[rows of e] = x_AD[rows of e] @ w_EDF[e], for rows sorted by expert; expert e's end before row end_E[e]."""
+    aligned = all(d % (16 // x_AD.element_size()) == 0 for d in w_EDF.shape[1:])  # its rule: 16-byte aligned rows
+    if hasattr(torch, "_grouped_mm") and x_AD.dtype in (torch.float32, torch.bfloat16) and aligned:
+        return torch._grouped_mm(x_AD, w_EDF, offs=end_E.to(torch.int32))  # one matmul per expert, in C++
+    return grouped_mm_loop(x_AD, w_EDF, end_E)
 
 
-class TieredSwiGLU(torch.autograd.Function):
-    """The experts on tiers of padded rows: tier t is a batch of n_t experts with c_t rows each.
-
-    `tiers` lists (ids, n, c): ids None means all E experts in order (their weights used as they
-    are), else the n experts `ids`, whose weights are gathered. x_RD holds the tiers one after
-    another, n*c rows each. The backward is written out because autograd would give every gathered
-    tier a full-size (E, D, F) zero gradient to add into; here tier 0's batched matmul writes the
-    weight gradient and the gathered tiers add into their experts' rows of it.
-    """
-
-    @staticmethod
-    def forward(ctx, x_RD, w_gate_EDF, w_up_EDF, w_down_EFD, tiers):
-        D, r, y_parts, saved = x_RD.shape[-1], 0, [], []
-        for ids, n, c in tiers:
-            x = x_RD[r : r + n * c].view(n, c, D)
-            r += n * c
-            wg, wu, wd = (w if ids is None else w.index_select(0, ids) for w in (w_gate_EDF, w_up_EDF, w_down_EFD))
-            g, u = bmm(x, wg), bmm(x, wu)
-            h = F.silu(g) * u
-            y_parts.append(bmm(h, wd).view(n * c, D))
-            saved.append((x, g, u, h, wg, wu, wd))
-        ctx.tiers, ctx.saved, ctx.E = tiers, saved, w_gate_EDF.shape[0]
-        return torch.cat(y_parts) if len(y_parts) > 1 else y_parts[0]
-
-    @staticmethod
-    def backward(ctx, dy_RD):
-        D, r, dx_parts = dy_RD.shape[-1], 0, []
-        grads = [None, None, None]  # d w_gate, d w_up, d w_down
-        for (ids, n, c), (x, g, u, h, wg, wu, wd) in zip(ctx.tiers, ctx.saved):
-            dy = dy_RD[r : r + n * c].view(n, c, D)
-            r += n * c
-            dh = bmm(dy, wd.transpose(1, 2))
-            s = F.silu(g)
-            dg = torch.ops.aten.silu_backward(dh * u, g)
-            du = dh * s
-            dx_parts.append((bmm(dg, wg.transpose(1, 2)) + bmm(du, wu.transpose(1, 2))).view(n * c, D))
-            for i, dw in enumerate((bmm(x.transpose(1, 2), dg), bmm(x.transpose(1, 2), du),
-                                    bmm(h.transpose(1, 2), dy))):
-                if ids is None and grads[i] is None:
-                    grads[i] = dw
-                    continue
-                if grads[i] is None:
-                    grads[i] = dw.new_zeros((ctx.E, *dw.shape[1:]))
-                if ids is None:
-                    grads[i] += dw
-                else:
-                    grads[i].index_add_(0, ids, dw)
-        ctx.saved = None
-        dx = torch.cat(dx_parts) if len(dx_parts) > 1 else dx_parts[0]
-        return dx, *grads, None
+def grouped_mm_loop(x_AD: torch.Tensor, w_EDF: torch.Tensor, end_E: torch.Tensor) -> torch.Tensor:
+    """The same as a loop over experts: the reference grouped_mm is tested against, and its fallback."""
+    ends = end_E.tolist()
+    parts = [x_AD[s:e] @ w_EDF[i] for i, (s, e) in enumerate(zip([0] + ends[:-1], ends))]
+    return torch.cat(parts) if parts else x_AD.new_zeros(0, w_EDF.shape[-1])
 
 
 class Experts(nn.Module):
-    """E SwiGLU experts: w_gate_EDF, w_up_EDF, w_down_EFD."""
+    """E SwiGLU experts, stacked: w_gate_EDF, w_up_EDF, w_down_EFD."""
 
     def __init__(self, experts: int, width: int, hidden: int, depth_scale: float = 1.0, init: str = "independent"):
         super().__init__()
@@ -120,21 +63,7 @@ class Experts(nn.Module):
     def n(self) -> int:
         return self.w_gate_EDF.shape[0]
 
-    def forward(self, x: torch.Tensor, offsets_E: torch.Tensor | None = None) -> torch.Tensor:
-        """Every expert on its own rows, in one of the two layouts dispatch.py builds:
-
-        ragged  x_AD sorted by expert, offsets_E[e] the end row of expert e: three grouped matmuls;
-        padded  x_ECD, C rows per expert (offsets_E None): the dense SwiGLU itself, batched over E.
-        """
-        if offsets_E is None:
-            return swiglu(x, self.w_gate_EDF, self.w_up_EDF, self.w_down_EFD)  # (E,C,D) @ (E,D,F): bmm
-        h_AF = F.silu(grouped_mm(x, self.w_gate_EDF, offsets_E)) * grouped_mm(x, self.w_up_EDF, offsets_E)
-        return grouped_mm(h_AF, self.w_down_EFD, offsets_E)
-
-    def tiered(self, x_RD: torch.Tensor, tiers: list) -> torch.Tensor:
-        """Every expert on tiers of padded rows (dispatch.py's tiered layout; see TieredSwiGLU)."""
-        return TieredSwiGLU.apply(x_RD, self.w_gate_EDF, self.w_up_EDF, self.w_down_EFD, tiers)
-
-    def one(self, e: int, x_TD: torch.Tensor) -> torch.Tensor:
-        """Expert e alone on x_TD (used by the reference loop and the soft-gating path)."""
-        return swiglu(x_TD, self.w_gate_EDF[e], self.w_up_EDF[e], self.w_down_EFD[e])
+    def forward(self, x_AD: torch.Tensor, end_E: torch.Tensor) -> torch.Tensor:
+        """Every expert on its own rows: x_AD sorted by expert, expert e's rows end before row end_E[e]."""
+        h_AF = F.silu(grouped_mm(x_AD, self.w_gate_EDF, end_E)) * grouped_mm(x_AD, self.w_up_EDF, end_E)
+        return grouped_mm(h_AF, self.w_down_EFD, end_E)

@@ -7,7 +7,8 @@ matched to the MoE's active width (K + S) * F unless `--dense-hidden` says other
 `moe_start_layer = layers` gives the fully dense model used as the baseline.
 
 forward returns the logits and the list of Routing records, one per MoE block, so the loss
-(loss.py) and the telemetry (telemetry.py) see what every router decided.
+(loss.py) and the telemetry (telemetry.py) see what every router decided. A layer is named by its
+block's index everywhere (L1 is block 1's MoE layer); `moe_layers` lists them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import perf
 from .config import Config
 from .moe_block import DenseFFN, MoEBlock
 from .router import Routing
@@ -48,8 +50,8 @@ class Block(nn.Module):
         self.attn = Attention(m.width, m.heads, depth_scale)
         self.norm2 = nn.RMSNorm(m.width)
         self.is_moe = is_moe
-        if is_moe:
-            self.ffn = MoEBlock(cfg, depth_scale)
+        if is_moe:  # --experts-impl: how the experts run, never what they compute (perf/)
+            self.ffn = MoEBlock(cfg, depth_scale, perf.implementation(cfg.moe.experts_impl))
         else:
             self.ffn = DenseFFN(m.width, m.dense_hidden or cfg.matched_dense_hidden, depth_scale)
 
@@ -82,6 +84,11 @@ class MiniLM(nn.Module):
     @property
     def moe_blocks(self) -> list[MoEBlock]:
         return [b.ffn for b in self.blocks if b.is_moe]
+
+    @property
+    def moe_layers(self) -> list[int]:
+        """The index of each MoE block: the names of the MoE layers, in the order of the Routing records."""
+        return [i for i, b in enumerate(self.blocks) if b.is_moe]
 
     def forward(self, idx_BS: torch.Tensor) -> tuple[torch.Tensor, list[Routing]]:
         B, S = idx_BS.shape

@@ -1,6 +1,6 @@
 """Parameter accounting: P_total, P_active, and token budgets under two data contracts.
 
-An MoE has two sizes (seed 002, "What are we holding fixed?"):
+An MoE has two sizes (source note 002, "What are we holding fixed?"):
 
   P_total   every parameter the model stores
   P_active  the parameters one token can touch:
@@ -34,7 +34,10 @@ from dataclasses import asdict, dataclass
 
 from torch import nn
 
-from .config import Config, ConfigError
+from .config import Config, ConfigError, config_file_in, config_from_args
+from .config import build_parser as config_parser
+from .data import DataError, load_dataset
+from .model import MiniLM
 
 CONTRACTS = ("totalDN", "activeDN")
 
@@ -112,17 +115,13 @@ def counted_active(model: nn.Module) -> int:
 
 
 def token_budget(counts: ParamCounts, contract: str, ratio: float) -> int:
-    """Training tokens under a data contract: totalDN T = ratio * P_total, activeDN T = ratio * P_active."""
+    """Training tokens under a data contract: totalDN T = ratio * P_total, activeDN T = ratio * P_active.
+    (For a dense model the two agree; for an MoE the contract decides how long it trains.)"""
     if contract == "totalDN":
         return round(ratio * counts.total)  # tokens per stored parameter
     if contract == "activeDN":
         return round(ratio * counts.active)  # tokens per active parameter
     raise ValueError(f"unknown data contract {contract!r}; choose one of {', '.join(CONTRACTS)}")
-
-
-def matched_active_width(cfg: Config) -> int:
-    """Active FFN width per token: (K + S) * F for the MoE; a fair dense model has this hidden width."""
-    return cfg.matched_dense_hidden
 
 
 def steps_for(tokens: int, cfg: Config) -> int:
@@ -154,12 +153,9 @@ def table(pc: ParamCounts) -> str:
     return "\n".join(rows)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .train import build_parser as train_parser
-
-    p = train_parser()
-    p.prog, p.description = "params", ("P_total and P_active of the model that the same flags as moe-train build, "
-                                       "and its token budgets under the totalDN and activeDN contracts.")
+def build_parser(defaults: Config | None = None) -> argparse.ArgumentParser:
+    p = config_parser("params", "P_total and P_active of the model that the same flags as moe-train build, "
+                      "and its token budgets under the totalDN and activeDN contracts.", defaults)
     g = p.add_argument_group("contracts")
     g.add_argument("--alpha", type=float, default=20.0, help="totalDN: training tokens per stored parameter")
     g.add_argument("--beta", type=float, default=20.0, help="activeDN: training tokens per active parameter")
@@ -169,11 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .data import DataError, load_dataset
-    from .model import MiniLM
-    from .train import config_from_args
-
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser(config_file_in(argv)).parse_args(argv)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     extra = {k: vars(args).pop(k) for k in ("alpha", "beta", "vocab_size")}
     try:
         if extra["vocab_size"] < 0 or extra["alpha"] <= 0 or extra["beta"] <= 0:
@@ -198,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({'matches the formula' if ok else 'DIFFERS from the formula'})")
     if moe:
         print(f"active FFN width per token: (K + S) * F = ({e.top_k} + {e.shared}) * {e.expert_hidden} = "
-              f"{matched_active_width(cfg)}; the dense model of matched width: "
-              f"--moe-start-layer {m.layers} --dense-hidden {matched_active_width(cfg)}")
+              f"{cfg.matched_dense_hidden}; the dense model of matched width: "
+              f"--moe-start-layer {m.layers} --dense-hidden {cfg.matched_dense_hidden}")
     tok = cfg.train.batch * m.context
     print(f"token budgets at {tok} tokens per step (--batch {cfg.train.batch} x --context {m.context}):")
     for contract, ratio, size in (("totalDN", extra["alpha"], "P_total"), ("activeDN", extra["beta"], "P_active")):

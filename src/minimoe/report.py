@@ -1,11 +1,11 @@
 """What a run prints and draws: step lines, the routing health table, the load plot.
 
-The step line keeps the form of the seed's break 00:
+The step line keeps the form of source note 003, "Break 00":
 
     step=  100  main=2.018  aux=1.310  cv=45%  expert_counts=[ 540 191 119 126 ]
 
 where expert_counts are the tokens each expert got in that step's batch, for the MoE layer whose
-load is most uneven (its index is printed when there are several). With more than 16 experts the
+load is most uneven (L and its block's index are printed when there are several). With more than 16 experts the
 list shows the 8 busiest and a count of the rest.
 """
 
@@ -51,8 +51,9 @@ def summary_line(s: HealthSummary) -> str:
             f"E_eff={s.e_eff:.1f}  dead={s.dead}")
 
 
-def plot_run(path: str, history: list[dict], log: list[dict], title: str) -> None:
-    """Losses, CV% per layer, and per-expert load share per layer over the run, in one PNG."""
+def plot_run(path: str, history: list[dict], log: list[dict], title: str, layers: list[int]) -> None:
+    """Losses, CV% per layer, and per-expert load share per layer over the run, in one PNG; layers: the
+    MoE layers' block indices."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -67,8 +68,8 @@ def plot_run(path: str, history: list[dict], log: list[dict], title: str) -> Non
     axes[0].set_ylabel("loss")
     axes[0].legend(loc="upper right", fontsize=8)
     axes[0].set_title(title, fontsize=9)
-    for i in range(n_layers):
-        axes[1].plot(steps, [h["cv"][i] for h in history], lw=1, label=f"MoE layer {i}")
+    for i, block in enumerate(layers):
+        axes[1].plot(steps, [h["cv"][i] for h in history], lw=1, label=f"MoE layer {block}")
     if n_layers:
         axes[1].plot(steps, [h["cv_random"] for h in history], "k--", lw=0.8, label="random assignment")
         axes[1].legend(loc="upper left", fontsize=8)
@@ -95,7 +96,7 @@ def plot_run(path: str, history: list[dict], log: list[dict], title: str) -> Non
         ax.stackplot(log_steps, bands, labels=labels, linewidth=0, colors=colors[: len(bands)])
         ax.axhline(1 / E, color="k", lw=0.6, ls=":")
         ax.set_ylim(0, 1)
-        ax.set_ylabel(f"L{i} load share")
+        ax.set_ylabel(f"L{layers[i]} load share")
         if len(labels) <= MAX_LISTED_EXPERTS:
             ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=6, ncol=math.ceil(len(labels) / 16))
     axes[-1].set_xlabel("step")

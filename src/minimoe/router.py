@@ -31,8 +31,8 @@ class Routing:
 
     logits_TE: torch.Tensor  # raw scores, fp32
     probs_TE: torch.Tensor  # softmax over the E experts, fp32
-    ids_TK: torch.Tensor  # int64 expert ids each token visits (soft gating: the top-1, for telemetry)
-    weights_TK: torch.Tensor  # combine weights of those experts (soft gating: unused)
+    ids_TK: torch.Tensor  # int64 expert ids each token visits (soft gating: its top-1, for the aux loss and telemetry)
+    weights_TK: torch.Tensor  # combine weights of those experts (soft gating: the top-1's probability)
     load_E: torch.Tensor  # tokens each expert processes (soft gating: gate mass), detached
 
 
@@ -42,9 +42,9 @@ def route(logits_TE: torch.Tensor, top_k: int, gating: str = "sparse",
     E = logits_TE.shape[-1]
     logits_TE = logits_TE.float()  # fp32 softmax: in bf16, near-ties flip the top-k
     probs_TE = logits_TE.softmax(dim=-1)
-    if gating == "soft":
+    if gating == "soft":  # every expert runs, weighted by probs_TE; the load is each expert's gate mass
         ids_TK = probs_TE.argmax(dim=-1, keepdim=True)
-        return Routing(logits_TE, probs_TE, ids_TK, probs_TE, probs_TE.detach().sum(dim=0))
+        return Routing(logits_TE, probs_TE, ids_TK, probs_TE.gather(-1, ids_TK), probs_TE.detach().sum(dim=0))
 
     select_TE = logits_TE if bias_E is None else logits_TE + bias_E  # the bias steers the pick, not the weights
     ids_TK = select_TE.topk(top_k, dim=-1).indices

@@ -20,6 +20,7 @@ Per MoE layer, from one batch's Routing record:
 Across layers: mean CV, the worst (largest) max_load, the min load entropy and
 E_eff = exp(min load entropy), as in the Super-4096 dashboard. `CollapseTracker` records, per
 layer, the first step at which max_load >= threshold * (1/K): collapse is not uniform in depth.
+A layer is named by the index of its block (L1: the MoE layer of block 1).
 All functions are pure (tensors in, dataclasses out).
 """
 
@@ -35,7 +36,7 @@ from .router import Routing
 
 @dataclass
 class LayerHealth:
-    layer: int  # index among the MoE layers
+    layer: int  # index of the block this MoE layer is in
     counts: list[float]
     max_load: float
     cv_pct: float
@@ -56,7 +57,7 @@ def cv_random_pct(experts: int, assignments: int) -> float:
 
 
 @torch.no_grad()
-def layer_health(r: Routing, layer: int = 0) -> LayerHealth:
+def layer_health(r: Routing, layer: int) -> LayerHealth:
     load_E = r.load_E.float()
     E, total = load_E.numel(), float(load_E.sum())
     share_E = load_E / max(total, 1e-12)
@@ -81,8 +82,9 @@ def layer_health(r: Routing, layer: int = 0) -> LayerHealth:
     )
 
 
-def routing_health(routings: list[Routing]) -> list[LayerHealth]:
-    return [layer_health(r, i) for i, r in enumerate(routings)]
+def routing_health(routings: list[Routing], layers: list[int]) -> list[LayerHealth]:
+    """One LayerHealth per MoE layer; layers: their block indices (MiniLM.moe_layers)."""
+    return [layer_health(r, i) for r, i in zip(routings, layers, strict=True)]
 
 
 @dataclass
@@ -122,11 +124,5 @@ class CollapseTracker:
                 self.first_step[i] = step
 
 
-def health_dict(health: list[LayerHealth], with_counts: bool = True) -> list[dict]:
-    out = []
-    for h in health:
-        d = asdict(h)
-        if not with_counts:
-            d.pop("counts")
-        out.append(d)
-    return out
+def health_dict(health: list[LayerHealth]) -> list[dict]:
+    return [asdict(h) for h in health]

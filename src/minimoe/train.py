@@ -11,11 +11,9 @@ P_active, and the files: telemetry.json (the whole history), load.png, and a che
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,15 +23,14 @@ import torch
 
 from . import report
 from .checkpoint import CheckpointError, config_mismatch, load_checkpoint, save_checkpoint
-from .config import Config, ConfigError, ModelConfig, MoEConfig, TrainConfig, flag
+from .config import Config, ConfigError, build_parser, config_file_in, config_from_args
 from .data import Batches, DataError, Dataset, load_dataset
 from .evaluate import EvalResult, dense_baseline_config, evaluate
+from .files import atomic_write, cache_dir, source_fingerprint
 from .loss import combine_losses, main_loss_fn
 from .model import MiniLM
 from .params import count_params
 from .telemetry import CollapseTracker, cv_random_pct, health_dict, summarize
-
-CACHE_DIR = Path(os.environ.get("MINIMOE_CACHE", ".minimoe/cache"))
 
 
 @dataclass
@@ -43,8 +40,9 @@ class RunResult:
     history: list[dict]  # one entry per step: losses, per-layer max_load and CV
     log: list[dict]  # one entry per logged step: also per-layer expert counts
     final: EvalResult
-    first_collapse: list[int | None]
+    first_collapse: list[int | None]  # per MoE layer, in the order of `layers`
     seconds: float
+    layers: list[int] = field(default_factory=list)  # the MoE layers' block indices (MiniLM.moe_layers)
     baseline_val_loss: float | None = None
     interrupted: bool = False
     extra: dict = field(default_factory=dict)
@@ -81,7 +79,7 @@ def train(cfg: Config, data: Dataset | None = None, echo=None, live: bool = Fals
     t0, interrupted = time.perf_counter(), False
     try:
         for step in range(1, t.steps + 1):
-            x_BS, y_BS, _ = batches.next()
+            x_BS, y_BS = batches.next()
             logits, routings = model(x_BS)
             parts = combine_losses(main_loss_fn(logits, y_BS), routings, cfg.moe.aux_alpha, cfg.moe.z_alpha)
             opt.zero_grad(set_to_none=True)
@@ -104,7 +102,7 @@ def train(cfg: Config, data: Dataset | None = None, echo=None, live: bool = Fals
                     worst = max(range(len(cvs)), key=cvs.__getitem__) if cvs else None
                     line = report.step_line(step, main, aux,
                                             counts[worst] if cvs else None, cvs[worst] if cvs else None,
-                                            worst if len(cvs) > 1 else None, width)
+                                            model.moe_layers[worst] if len(cvs) > 1 else None, width)
                     echo(("\r\033[K" if live else "") + line)
             if live:
                 print(_progress_bar(step, t.steps, main, t0), end="", file=sys.stderr, flush=True)
@@ -114,7 +112,7 @@ def train(cfg: Config, data: Dataset | None = None, echo=None, live: bool = Fals
         print("\r\033[K", end="", file=sys.stderr, flush=True)
     final = evaluate(model, data, t.eval_tokens)
     return RunResult(cfg, model, history, log, final, tracker.first_step, time.perf_counter() - t0,
-                     interrupted=interrupted, extra={"vocab": data.vocab})
+                     model.moe_layers, interrupted=interrupted, extra={"vocab": data.vocab})
 
 
 def _load_into(model: MiniLM, cfg: Config, data: Dataset, path: str) -> None:
@@ -132,18 +130,11 @@ def _load_into(model: MiniLM, cfg: Config, data: Dataset, path: str) -> None:
         raise CheckpointError(f"--load {path}: weights do not fit this model: {str(e)[:200]}") from None
 
 
-def _source_fingerprint() -> str:
-    h = hashlib.sha256()
-    for name in ("model.py", "moe_block.py", "experts.py", "data.py", "train.py", "loss.py"):
-        h.update((Path(__file__).parent / name).read_bytes())
-    return h.hexdigest()[:16]
-
-
 def dense_baseline(cfg: Config, data: Dataset) -> float:
     """Val loss of the dense model of matched active width on the same tokens; cached on disk."""
     dcfg = dense_baseline_config(cfg).replace(train={"save": "", "load": "", "out": "", "baseline": False})
-    key_src = json.dumps([dcfg.to_dict(), data.vocab, len(data.train_ids), _source_fingerprint()], sort_keys=True)
-    path = CACHE_DIR / f"dense-{hashlib.sha256(key_src.encode()).hexdigest()[:20]}.json"
+    key_src = json.dumps([dcfg.to_dict(), data.vocab, len(data.train_ids), source_fingerprint()], sort_keys=True)
+    path = cache_dir() / f"dense-{hashlib.sha256(key_src.encode()).hexdigest()[:20]}.json"
     if path.is_file():
         try:
             return float(json.loads(path.read_text())["val_loss"])
@@ -151,9 +142,7 @@ def dense_baseline(cfg: Config, data: Dataset) -> float:
             pass  # a damaged cache entry is recomputed
     result = train(dcfg, data)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"val_loss": result.final.val_loss, "config": dcfg.to_dict()}))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps({"val_loss": result.final.val_loss, "config": dcfg.to_dict()}).encode())
     return result.final.val_loss
 
 
@@ -164,63 +153,54 @@ def write_outputs(res: RunResult, out_dir: str) -> list[str]:
     blob = {"config": res.cfg.to_dict(), "interrupted": res.interrupted, "seconds": round(res.seconds, 3),
             "val_loss": res.final.val_loss, "perplexity": res.final.perplexity,
             "dense_baseline_val_loss": res.baseline_val_loss,
-            "params": count_params(res.cfg).as_dict(), "first_collapse_step": res.first_collapse,
+            "params": count_params(res.cfg).as_dict(), "moe_layers": res.layers,
+            "first_collapse_step": res.first_collapse,
             "final_health": health_dict(res.final.health), "summary": dataclasses.asdict(s) if s else None,
             "history": res.history, "log": res.log}
-    tmp = out / "telemetry.json.tmp"
-    tmp.write_text(json.dumps(blob))
-    os.replace(tmp, out / "telemetry.json")
+    atomic_write(out / "telemetry.json", json.dumps(blob).encode())
     written = [str(out / "telemetry.json")]
     if res.history:
         m, e = res.cfg.model, res.cfg.moe
         title = (f"E={e.experts} K={e.top_k} S={e.shared} gating={e.gating} aux_alpha={e.aux_alpha} "
                  f"layers={m.layers} D={m.width} seed={res.cfg.train.seed}")
-        report.plot_run(str(out / "load.png"), res.history, res.log, title)
+        report.plot_run(str(out / "load.png"), res.history, res.log, title, res.layers)
         written.append(str(out / "load.png"))
     return written
 
 
 # ---------------------------------------------------------------- command line
 
-SECTIONS = (("model", ModelConfig), ("moe", MoEConfig), ("train", TrainConfig))
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="moe-train", description="Train the minimoe toy LM and report routing health.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for section, cls in SECTIONS:
-        g = p.add_argument_group(section)
-        for f in dataclasses.fields(cls):
-            if not f.metadata.get("cli", True):
-                continue
-            kw = {"default": f.default, "help": f.metadata["help"], "dest": f"{section}.{f.name}"}
-            if f.type in (bool, "bool"):
-                kw["action"] = argparse.BooleanOptionalAction
-            else:
-                kw["type"] = type(f.default)
-                if "choices" in f.metadata:
-                    kw["choices"] = f.metadata["choices"]
-            g.add_argument(flag(f.name), **kw)
-    return p
-
-
-def config_from_args(ns: argparse.Namespace) -> Config:
-    d = {section: {} for section, _ in SECTIONS}
-    for key, value in vars(ns).items():
-        section, name = key.split(".", 1)
-        d[section][name] = value
-    return Config.from_dict(d)
+def check_output_paths(cfg: Config) -> None:
+    """Refuse, before any training, an --out or --save that could not be written at the end."""
+    for name, path, want in (("out", cfg.train.out, "folder"), ("save", cfg.train.save, "file")):
+        if not path:
+            continue
+        p = Path(path)
+        if want == "folder" and p.exists() and not p.is_dir():
+            raise ConfigError(f"--out {path}: is a file; --out names a folder for telemetry.json and the plots")
+        if want == "file" and p.is_dir():
+            raise ConfigError(f"--save {path}: is a folder; --save names the checkpoint file, e.g. {p / 'model.pt'}")
+        above = next((q for q in (p.parent, *p.parent.parents) if q.exists()), None)
+        if above is not None and not above.is_dir():
+            raise ConfigError(f"--{name} {path}: {above} is a file, so no {want} can be made under it")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        cfg = config_from_args(args)
+        cfg = config_from_args(build_parser(defaults=config_file_in(argv)).parse_args(argv))
+        check_output_paths(cfg)
         data = load_dataset(cfg.train.data, cfg.model.context)
         live = sys.stderr.isatty()
         res = train(cfg, data, echo=print, live=live)
     except (ConfigError, DataError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as e:  # torch says "can't allocate memory" with a RuntimeError
+        if isinstance(e, RuntimeError) and "allocate" not in str(e):
+            raise
+        print("error: not enough memory for this model and batch; lower --batch, --experts, --expert-hidden "
+              "or --width", file=sys.stderr)
         return 2
     if res.interrupted:
         print(f"interrupted at step {len(res.history)}: writing what was measured so far", file=sys.stderr)
@@ -233,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nrouting health on {cfg.train.eval_tokens} held-out tokens:")
         print(report.health_table(res.final.health, cfg.moe.top_k))
         print(report.summary_line(res.summary))
-        firsts = ", ".join(f"L{i}: {'never' if s is None else s}" for i, s in enumerate(res.first_collapse))
+        firsts = ", ".join(f"L{i}: {'never' if s is None else s}" for i, s in zip(res.layers, res.first_collapse))
         print(f"first step with max_load >= {cfg.moe.collapse_threshold:g}/K: {firsts}")
     pc = count_params(cfg)
     print(f"P_total={pc.total:,}  P_active={pc.active:,}")

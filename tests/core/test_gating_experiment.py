@@ -7,12 +7,12 @@ from minimoe.experiments import run
 pytestmark = pytest.mark.slow
 
 
-def test_gating_experiment_prints_every_mode_and_the_seed_claim(capsys):
+def test_gating_experiment_prints_every_mode_and_the_source_notes_claim(capsys):
     assert run("gating", ["--steps", "3", "--seeds", "1", "--aux", "0,0.1", "--workers", "1"]) == 0
     out = capsys.readouterr().out
     for mode in ("sparse-top1", "sparse-top2", "ste-top1", "soft"):
         assert out.count(f"\n{mode} ") >= 4, mode  # two aux rows in each table
-    assert "seed 001's claim" in out and "P_total" in out
+    assert "source note 001's claim" in out and "P_total" in out
 
 
 def test_gating_experiment_refuses_an_unknown_mode(capsys):

@@ -3,7 +3,6 @@
 import torch
 
 from minimoe.config import Config
-from minimoe.loss import main_loss_fn
 from minimoe.model import MiniLM
 from minimoe.moe_block import DenseFFN, MoEBlock
 
@@ -39,14 +38,17 @@ def test_permuting_experts_with_router_rows_leaves_output_unchanged():
         torch.testing.assert_close(y, y2, rtol=1e-5, atol=1e-6)
 
 
-def test_router_gets_gradient_from_the_main_loss_at_k1():
-    cfg = _cfg(experts=4, top_k=1)
-    model = MiniLM(cfg)
-    idx = torch.randint(0, 11, (4, 8))
-    logits, _ = model(idx)
-    main_loss_fn(logits, torch.randint(0, 11, (4, 8))).backward()  # main loss only: no aux
-    for block in model.moe_blocks:
-        assert block.router.weight.grad.norm() > 1e-4
+def test_soft_gating_reports_its_top1_expert_and_weight():
+    block = MoEBlock(_cfg(experts=4, gating="soft"))
+    _, r = block(torch.randn(10, 8))
+    torch.testing.assert_close(r.weights_TK, r.probs_TE.gather(-1, r.ids_TK))  # the top-1's probability
+    assert r.weights_TK.shape == r.ids_TK.shape == (10, 1)
+
+
+def test_a_model_names_its_moe_layers_by_block_index():
+    model = MiniLM(Config().replace(model={"layers": 3, "moe_start_layer": 1, "vocab_size": 11, "heads": 2,
+                                           "width": 8, "context": 8}))
+    assert model.moe_layers == [1, 2]
 
 
 def test_shared_expert_runs_on_every_token():

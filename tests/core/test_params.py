@@ -10,7 +10,6 @@ from minimoe.params import (
     count_params,
     counted_active,
     counted_params,
-    matched_active_width,
     steps_for,
     token_budget,
 )
@@ -62,7 +61,7 @@ def test_steps_for_a_budget_round_up():
 
 def test_matched_active_width_is_k_plus_s_times_f():
     cfg = Config().replace(moe={"experts": 8, "top_k": 2, "shared": 1, "expert_hidden": 12})
-    assert matched_active_width(cfg) == 36
+    assert cfg.matched_dense_hidden == 36
 
 
 def test_cli_prints_the_split_and_checks_it_against_the_modules(capsys):

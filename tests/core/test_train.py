@@ -1,6 +1,10 @@
 """Training: reproducible, prints the seed's step lines, writes its outputs, checkpoints safely."""
 
 import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -95,3 +99,69 @@ def test_ctrl_c_during_training_keeps_what_was_measured(tmp_path, monkeypatch, c
     blob = json.loads((out / "telemetry.json").read_text())
     assert blob["interrupted"] is True and len(blob["history"]) == 5
     assert not (tmp_path / "ck.pt").exists()  # no checkpoint of a half-finished run
+
+
+def test_an_existing_folder_as_save_or_a_file_as_out_is_refused_before_training(tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    for argv, words in ((["--save", str(tmp_path)], "is a folder"), (["--out", str(a_file)], "is a file"),
+                        (["--save", str(a_file / "ck.pt")], "is a file, so no file")):
+        assert main(["--steps", "1000000", "--no-baseline", "--out", "", *argv]) == 2  # refused at once
+        err = capsys.readouterr().err
+        assert err.startswith("error: --") and words in err and err.count("\n") == 1
+    assert a_file.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("blob,words", [
+    ({"format": "minimoe-checkpoint-1", "config": "model: tiny", "vocab": "ab", "step": 1, "state": {}},
+     "config (a str, not a dict)"),
+    ({"format": "minimoe-checkpoint-1", "config": {}, "vocab": "ab", "step": 1}, "state (missing)"),
+    ({"format": "minimoe-checkpoint-1", "config": {"model": "x"}, "vocab": "ab", "step": 1, "state": {}},
+     "its config cannot be read"),
+    ({"format": "minimoe-checkpoint-1", "config": {}, "vocab": "ab", "step": 1, "state": {"w": 3}}, "not a tensor"),
+])
+def test_a_hand_built_checkpoint_is_refused_in_one_line(tmp_path, blob, words, capsys):
+    ck = tmp_path / "hand.pt"
+    torch.save(blob, ck)
+    with pytest.raises(CheckpointError, match=re.escape(words)):
+        load_checkpoint(str(ck))
+    assert main(["--steps", "0", "--no-baseline", "--out", "", "--load", str(ck)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --load {ck}") and err.count("\n") == 1
+
+
+def test_layers_are_named_by_their_block_index(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--steps", "4", "--batch", "2", "--layers", "3", "--moe-start-layer", "1", "--log-every", "4",
+                 "--eval-tokens", "128", "--threads", "1", "--no-baseline", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    table = text.split("routing health")[1].splitlines()[2:4]
+    assert [row.split()[0] for row in table] == ["1", "2"]  # blocks 1 and 2 are the MoE ones
+    assert "L1: " in text and "L2: " in text and "L0" not in text
+    blob = json.loads((out / "telemetry.json").read_text())
+    assert blob["moe_layers"] == [1, 2] and [h["layer"] for h in blob["final_health"]] == [1, 2]
+
+
+def test_the_dense_baseline_cache_follows_minimoe_cache_set_after_import(tmp_path, monkeypatch, corpus):
+    from minimoe.train import dense_baseline
+
+    monkeypatch.setenv("MINIMOE_CACHE", str(tmp_path / "cache"))
+    cfg = Config().replace(train={"steps": 2, "batch": 2, "eval_tokens": 128, "threads": 1})
+    dense_baseline(cfg, corpus)
+    assert len(list((tmp_path / "cache").glob("dense-*.json"))) == 1
+
+
+@pytest.mark.slow  # a fresh process through just: seconds
+def test_data_with_a_space_in_its_name_reaches_training_whole(tmp_path):
+    """Through the justfile: the recipe passes each argument on as it was typed."""
+    just = shutil.which("just")
+    if just is None:
+        pytest.skip("just is not installed (pip install rust-just)")
+    text = tmp_path / "my corpus.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 60, encoding="utf-8")
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run([just, "moe-train", "--data", str(text), "--steps", "1", "--context", "16", "--no-baseline",
+                        "--out", "", "--eval-tokens", "64", "--threads", "1"], cwd=root, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-500:]
+    assert "val_loss=" in p.stdout

@@ -4,7 +4,7 @@ on the cells that ran. No timing is asserted: speed claims live in `just bench`,
 import json
 from pathlib import Path
 
-from minimoe import bench
+from minimoe.perf import bench
 
 PERFORMANCE = Path(__file__).resolve().parents[2] / "docs" / "performance"
 

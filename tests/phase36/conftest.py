@@ -1,19 +1,16 @@
 """Phase 36's lab settings, shared by its detectors: the model the lab pages train.
 
-E=4 experts, top-1, expert width 16, a router initialised near-uniform (std 0.01), 300 steps of
-16 x 64 tokens. Measured over seeds 0-9 (see labs/phase-36-*/README.md for the margins): with
-the aux loss the worst layer's busiest expert takes 0.29-0.41 of the held-out tokens, without it
-0.58-0.93.
+labs/phase-36-routing-and-balance/lab.yaml: E=4 experts, top-1, expert width 16, a router
+initialised near-uniform (std 0.01), 300 steps of 16 x 64 tokens. Measured over seeds 0-9 (see
+labs/phase-36-*/README.md for the margins): with the aux loss the worst layer's busiest expert takes
+0.29-0.41 of the held-out tokens, without it 0.58-0.93.
 """
 
 import pytest
 
-from minimoe.config import Config
+from minimoe.experiments import lab_config
 
-LAB = Config().replace(
-    moe={"experts": 4, "top_k": 1, "expert_hidden": 16, "router_init_std": 0.01},
-    train={"steps": 300, "batch": 16, "threads": 1, "eval_tokens": 4096, "baseline": False, "out": ""},
-)
+LAB = lab_config(36)
 
 
 @pytest.fixture(scope="session")

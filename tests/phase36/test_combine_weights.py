@@ -15,7 +15,7 @@ from .conftest import LAB
 def _routings(corpus, seed, top_k):
     torch.manual_seed(seed)
     model = MiniLM(LAB.replace(model={"vocab_size": corpus.vocab_size}, moe={"top_k": top_k}))
-    x, _, _ = Batches(corpus.train_ids, LAB.model.context, 8, seed).next()
+    x, _ = Batches(corpus.train_ids, LAB.model.context, 8, seed).next()
     with torch.no_grad():
         _, routings = model(x)
     return routings

@@ -20,7 +20,7 @@ MIN_GRAD_NORM = 1e-6
 def test_router_learns_from_main_loss_at_k1(corpus, seed):
     torch.manual_seed(seed)
     model = MiniLM(LAB.replace(model={"vocab_size": corpus.vocab_size}, moe={"top_k": 1}))
-    x, y, _ = Batches(corpus.train_ids, LAB.model.context, 8, seed).next()
+    x, y = Batches(corpus.train_ids, LAB.model.context, 8, seed).next()
     logits, _ = model(x)
     main_loss_fn(logits, y).backward()  # main loss only: the aux loss would mask the bug
     norms = [b.router.weight.grad.norm().item() if b.router.weight.grad is not None else 0.0

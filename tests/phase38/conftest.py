@@ -1,11 +1,10 @@
-"""Phase 38's lab settings, shared by its detectors.
+"""Phase 38's lab settings, shared by its detectors: two models, each written once in its own phase.
 
-Two models:
+LAB is phase 36's toy (labs/phase-36-*/lab.yaml: E=4 experts, expert width 16, a near-uniform router
+init) used untrained by the load-telemetry detectors: they check what the telemetry counts, which
+needs no training.
 
-LAB is phase 36's toy (E=4 experts, expert width 16, a near-uniform router init) used untrained by
-the load-telemetry detectors: they check what the telemetry counts, which needs no training.
-
-COMPRESS_LAB is the model `just compress` trains and compresses (phase 39's lab settings): E=16
+COMPRESS_LAB is the model `just compress` trains and compresses (labs/phase-39-*/lab.yaml): E=16
 experts, top-2, expert width 16, every expert starting from the same init, 300 steps of 16 x 64
 tokens. It is trained once per seed per test session (`train_lab` in tests/conftest.py); phase 39's
 detectors use the same runs. Measured over seeds 0-9 (labs/phase-38-*/README.md has the per-seed values).
@@ -14,18 +13,15 @@ detectors use the same runs. Measured over seeds 0-9 (labs/phase-38-*/README.md 
 import pytest
 
 from minimoe.config import Config
+from minimoe.data import eval_windows
+from minimoe.experiments import lab_config
 
-LAB = Config().replace(moe={"experts": 4, "top_k": 1, "expert_hidden": 16, "router_init_std": 0.01})
+LAB = lab_config(36)
+COMPRESS_LAB = lab_config(39)
 
-COMPRESS_LAB = Config().replace(
-    moe={"experts": 16, "top_k": 2, "expert_hidden": 16, "expert_init": "same"},
-    train={"steps": 300, "batch": 16, "threads": 1, "eval_tokens": 4096, "baseline": False, "out": ""},
-)
 
 def held_out(corpus, cfg: Config = COMPRESS_LAB):
     """The held-out windows the routing is compared on (the same tokens `evaluate` uses)."""
-    from minimoe.data import eval_windows
-
     x_BS, _ = eval_windows(corpus.val_ids, cfg.model.context, cfg.train.eval_tokens)
     return x_BS
 

@@ -20,7 +20,7 @@ from .conftest import LAB
 def _routings(corpus, seed, **moe):
     torch.manual_seed(seed)
     model = MiniLM(LAB.replace(model={"vocab_size": corpus.vocab_size}, moe=moe))
-    x, _, _ = Batches(corpus.train_ids, LAB.model.context, 8, seed).next()
+    x, _ = Batches(corpus.train_ids, LAB.model.context, 8, seed).next()
     return model, x
 
 
@@ -43,7 +43,7 @@ def test_telemetry_sees_every_token_on_one_expert(corpus, seed):
         for block in model.moe_blocks:
             block.router.bias_E[0] = 100.0  # aux-loss-free bias: steers the pick, not the weights
         _, routings = model(x)
-    for h in routing_health(routings):
+    for h in routing_health(routings, model.moe_layers):
         assert h.max_load == 1.0 and h.dead == LAB.moe.experts - 1, (
             f"MoE layer {h.layer}: every token went to expert 0, but the telemetry shows max_load "
             f"{h.max_load:.2f} and {h.dead} dead experts (counts {[round(c, 1) for c in h.counts]})")

@@ -26,7 +26,7 @@ def counted(model: MiniLM) -> dict[str, int]:
 
 def test_p_active_matches_the_modules(lab_base, seed):
     torch.manual_seed(seed)
-    lab_models = model_configs(lab_base, [16, 64], top_k=1, shared=1, expert_hidden=16)
+    lab_models = model_configs(lab_base, [16, 64])
     for cfg in (audit_shape(lab_base, seed), *lab_models.values()):
         pc = count_params(cfg)
         n = counted(MiniLM(cfg))

@@ -20,10 +20,10 @@ import errno
 import fcntl
 import os
 import signal
-import tempfile
 import time
 from pathlib import Path
 
+from .. import files
 from .catalog import CourseError
 
 LOCK = Path(".minimoe") / "lock"
@@ -107,24 +107,11 @@ def clean_temp_files(root: Path) -> list[str]:
     return sorted(removed)
 
 
+
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` whole or not at all: a temp file beside it, fsync, then rename over it."""
+    """minimoe.files.atomic_write, with a one-line refusal where the file or its folder cannot be written."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        files.atomic_write(path, data)
     except PermissionError:
-        raise CourseError(f"cannot write {path}: its folder is not writable; nothing was changed") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except PermissionError:
-        Path(tmp).unlink(missing_ok=True)
         raise CourseError(f"cannot write {path}: permission denied (is it read-only or immutable?); "
                           "nothing was changed") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -55,19 +55,19 @@ GIT_ID = {"GIT_AUTHOR_NAME": "minimoe handout", "GIT_AUTHOR_EMAIL": "handout@min
 LEARNER_JUST = '''
 # Show the next rung of an exercise's hint ladder (just hint X1; --lang es)
 hint *args:
-    {{python}} -m exercise hint {{args}}
+    {{python}} -m exercise hint "$@"
 
 # Create your notes templates: learners/<name>/phase-NN/notes/breaks.md
 new-learner name:
-    {{python}} -m exercise new-learner {{quote(name)}}
+    {{python}} -m exercise new-learner "$1"
 
 # Check your notes: every exercise has a complete record
 notes *args:
-    {{python}} -m exercise notes {{args}}
+    {{python}} -m exercise notes "$@"
 
 # Commit your work and pack it as a git bundle to send to your instructor
 submit *args:
-    {{python}} -m exercise submit {{args}}
+    {{python}} -m exercise submit "$@"
 '''
 
 

@@ -1,6 +1,6 @@
 """The benchmark on the site: `just bench`'s results, recorded into docs/performance/ and shown there.
 
-`just bench` (python -m minimoe.bench) writes runs/bench/bench.json and bench.png. `record_bench`
+`just bench` (python -m minimoe.perf.bench) writes runs/bench/bench.json and bench.png. `record_bench`
 copies them into docs/performance/, where they are committed; when the site is built, the
 <!-- bench --> marker of docs/performance/index(.es).md becomes the two tables exactly as
 `just bench` prints them (its own `table()` formats them), the run's machine, and the plot. With
@@ -51,7 +51,7 @@ T = {
 
 def bench_markdown(data: dict, lang: str, plot: bool) -> str:
     """The recorded benchmark as the page shows it: its two tables, as `just bench` prints them."""
-    from ..bench import goals, table
+    from ..perf.bench_report import goals, table
 
     t = T[lang]
     try:

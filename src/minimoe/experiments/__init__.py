@@ -1,14 +1,34 @@
 """Experiments behind the labs: each module here is one `just experiment <name>` and has main(argv).
 
-They train several models under one contract and print the numbers the lab pages show. They use
-only the public package (config, train, telemetry, params, compress) and print a table plus the
-files they write.
+They train several models and print the numbers the lab pages show. Each starts from its phase's
+settings, written once in labs/phase-NN-*/ (`lab_config`), the files the phase's tests read too;
+any moe-train flag an experiment takes changes them.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import pkgutil
+from pathlib import Path
+
+from ..config import Config, ConfigError
+
+LABS = Path(__file__).resolve().parents[3] / "labs"  # src/minimoe/experiments -> the checkout
+
+
+def lab_file(phase: int, name: str = "lab") -> Path:
+    """labs/phase-<phase>-*/<name>.yaml: a phase's settings (lab.yaml: its lab model)."""
+    found = sorted(LABS.glob(f"phase-{phase}-*/{name}.yaml"))
+    if not found:
+        raise ConfigError(f"no settings file labs/phase-{phase}-*/{name}.yaml beside src/ (looked in {LABS}); "
+                          "run from a minimoe checkout")
+    return found[0]
+
+
+def lab_config(phase: int, name: str = "lab") -> Config:
+    """The Config of a phase's settings file: minimoe's defaults, changed by what the file sets."""
+    return Config.from_file(lab_file(phase, name))
 
 
 def seed_table(rows: list[dict], columns: dict[str, str], width: int) -> str:
@@ -29,8 +49,6 @@ def names() -> list[str]:
 
 def run(name: str, argv: list[str]) -> int:
     if name not in names():
-        import difflib
-
         close = difflib.get_close_matches(name, names(), n=2)
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
         print(f"error: unknown experiment {name!r}{hint}; experiments: {', '.join(names()) or '(none yet)'}")

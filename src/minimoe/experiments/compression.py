@@ -1,13 +1,14 @@
-"""Expert compression across seeds (phase 39, seed 004's Bets 38/39): `just experiment compression`.
+"""Expert compression across seeds (phase 39, source note 004's Bets 38/39): `just experiment compression`.
 
-For each seed and expert init (same / independent) it trains the phase 39 lab model, then on
-separate copies: averages the experts, quantises each expert to ternary, prunes 50% of each
-expert, and runs the seed's recovery fine-tune (200 steps, lr 5e-5) after each. Recovery is more
+For each seed and expert init (same / independent) it trains the phase 39 lab model
+(labs/phase-39-expert-compression/lab.yaml; moe-train flags change it), then on separate copies:
+averages the experts, quantises each expert to ternary, prunes 50% of each expert, and runs the
+note's recovery fine-tune (200 steps, lr 5e-5) after each. Recovery is more
 training, so it is also run on the uncompressed model: that control says how much of a
 "recovery" the extra steps alone would give.
 
 Ratios are held-out perplexity over the original model's; `uniq` is the number of distinct
-tokens in a 100-token greedy sample; the verdicts are seed 004's pre-registered criteria
+tokens in a 100-token greedy sample; the verdicts are source note 004's pre-registered criteria
 (compress.py).
 """
 
@@ -19,23 +20,30 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from ..compress import LENIENT, METHODS, RECOVERY_LR, RECOVERY_STEPS, compress, expert_diversity, recover, score
+from ..compress import (
+    LENIENT,
+    METHODS,
+    RECOVERY_LR,
+    RECOVERY_STEPS,
+    Compression,
+    compress,
+    expert_diversity,
+    recover,
+    score,
+)
+from ..config import Config, ConfigError, config_file_in, config_from_args
+from ..config import build_parser as config_parser
+from ..data import load_dataset
+from ..train import train
+from . import lab_config
 
 COLUMNS = ("average", "ternary", "prune")
 
 
 def _run(job) -> dict:
-    args, init, seed = job
-    from ..compress import LAB_DEFAULTS
-    from ..config import Config
-    from ..data import load_dataset
-    from ..train import train
-
-    flags = {k.split(".", 1)[1]: v for k, v in LAB_DEFAULTS.items() if k.startswith("moe.")}
-    cfg = Config().replace(moe={**flags, "expert_init": init, "experts": args.experts},
-                           train={"steps": args.steps, "batch": args.batch, "seed": seed, "threads": 1,
-                                  "baseline": False, "out": ""})
-    data = load_dataset("", cfg.model.context)
+    args, base, init, seed = job
+    cfg = base.replace(moe={"expert_init": init}, train={"seed": seed, "threads": 1, "baseline": False, "out": ""})
+    data = load_dataset(cfg.train.data, cfg.model.context)
     res = train(cfg, data)
     base = score(res.model, data, res.final.perplexity)
     out = {"init": init, "seed": seed, "ppl": base.perplexity, "uniq": base.unique,
@@ -47,26 +55,23 @@ def _run(job) -> dict:
             s = score(m, data, base.perplexity)
             out[method] = {"ratio": s.ratio, "uniq": s.unique, "verdict": s.verdict}
         if args.recover_steps:
-            from ..compress import Compression
-
             recover(m, data, c or Compression("none"), args.recover_steps, args.recover_lr, seed)
             r = score(m, data, base.perplexity)
             out.setdefault(method, {}).update({"rec": r.ratio, "rec_uniq": r.unique, "rec_verdict": r.verdict})
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="experiment compression", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
-    p.add_argument("--inits", default="same,independent", help="expert inits to compare (same, independent)")
-    p.add_argument("--experts", type=int, default=16, help="E: routed experts per MoE layer")
-    p.add_argument("--steps", type=int, default=300, help="training steps")
-    p.add_argument("--batch", type=int, default=16, help="sequences of 64 tokens per step")
-    p.add_argument("--sparsity", type=float, default=0.5, help="prune: fraction of each expert's weights zeroed")
-    p.add_argument("--recover-steps", type=int, default=RECOVERY_STEPS, help="recovery fine-tune steps; 0 = none")
-    p.add_argument("--recover-lr", type=float, default=RECOVERY_LR, help="recovery AdamW learning rate")
-    p.add_argument("--workers", type=int, default=2, help="runs in parallel, one CPU thread each")
+def build_parser(defaults: Config | None = None) -> argparse.ArgumentParser:
+    """The moe-train flags, defaulting to phase 39's lab.yaml (each run sets its expert init and seed)."""
+    p = config_parser("experiment compression", __doc__.split("\n\n")[0], defaults or lab_config(39),
+                      skip=("expert_init", "seed"))
+    g = p.add_argument_group("compression")
+    g.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
+    g.add_argument("--inits", default="same,independent", help="expert inits to compare (same, independent)")
+    g.add_argument("--sparsity", type=float, default=0.5, help="prune: fraction of each expert's weights zeroed")
+    g.add_argument("--recover-steps", type=int, default=RECOVERY_STEPS, help="recovery fine-tune steps; 0 = none")
+    g.add_argument("--recover-lr", type=float, default=RECOVERY_LR, help="recovery AdamW learning rate")
+    g.add_argument("--workers", type=int, default=2, help="runs in parallel, one CPU thread each")
     return p
 
 
@@ -77,18 +82,25 @@ def _cell(d: dict, rec: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    inits = args.inits.split(",")
-    if any(i not in ("same", "independent") for i in inits) or args.seeds < 1 or not 0 <= args.sparsity < 1:
-        print("error: --inits takes same and/or independent; --seeds >= 1; --sparsity in [0, 1)", file=sys.stderr)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser(config_file_in(argv, lab_config(39))).parse_args(argv)
+        base = config_from_args(args, lab_config(39))
+        inits = args.inits.split(",")
+        if any(i not in ("same", "independent") for i in inits) or args.seeds < 1 or not 0 <= args.sparsity < 1:
+            raise ConfigError("--inits takes same and/or independent; --seeds >= 1; --sparsity in [0, 1)")
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    jobs = [(args, init, s) for init in inits for s in range(args.seeds)]
+    jobs = [(args, base, init, s) for init in inits for s in range(args.seeds)]
     with ProcessPoolExecutor(args.workers) as ex:
         results = list(ex.map(_run, jobs))
     rec = args.recover_steps > 0
-    print(f"compression experiment: E={args.experts} K=2 F=16, {args.steps} steps x {args.batch * 64} tokens, "
-          f"aux 0.01; ratio = perplexity / original's (distinct tokens in a 100-token sample)"
+    m, e, t = base.model, base.moe, base.train
+    print(f"compression experiment: E={e.experts} K={e.top_k} F={e.expert_hidden}, {t.steps} steps x "
+          f"{t.batch * m.context} tokens, aux {e.aux_alpha:g}; "
+          "ratio = perplexity / original's (distinct tokens in a 100-token sample)"
           + (f"; +rec = after {args.recover_steps} recovery steps at lr {args.recover_lr:g}" if rec else ""))
     head = f"{'init':<12} {'seed':>4} {'ppl':>5} {'uniq':>4} {'avg_norm':>8}"
     for m in COLUMNS:

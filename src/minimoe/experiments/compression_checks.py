@@ -1,7 +1,8 @@
 """`just experiment compression_checks`: the quantities phase 38's and 39's compression detectors read.
 
-For each seed: the model `just compress` trains (phase 39's lab settings: E=16, top-2, expert
-width 16, same init, 300 steps of 16 x 64 tokens), then, each on its own copy of it:
+For each seed: the model `just compress` trains (phase 39's lab settings, labs/phase-39-*/lab.yaml:
+E=16, top-2, expert width 16, same init, 300 steps of 16 x 64 tokens), then, each on its own copy.
+One row per seed, then the min and max over the seeds; the columns:
 
   tern_L0    share of the 4096 held-out tokens whose first-choice expert in the first MoE layer
              changes after ternary quantisation (38-01's detector: <= 0.005)
@@ -21,41 +22,27 @@ import argparse
 import copy
 import hashlib
 import json
-import os
+import textwrap
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
-from . import seed_table
+import torch
+
+from ..checkpoint import CheckpointError, save_checkpoint
+from ..compress import expert_diversity, prune_magnitude, quantize_ternary, routing_changes, score
+from ..data import eval_windows, load_dataset
+from ..files import cache_dir, source_fingerprint
+from ..train import train
+from . import lab_config, seed_table
 
 COLUMNS = {"tern_L0": ".4f", "prune_L0": ".4f", "prune_x": ".2f", "prune_uniq": "d", "spread": ".3f"}
 
 
-def _fingerprint() -> str:
-    """Hash of the package source that training depends on (everything but compress.py and the CLIs around it)."""
-    pkg = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for f in sorted(pkg.glob("**/*.py")):
-        rel = f.relative_to(pkg).as_posix()
-        if rel != "compress.py" and not rel.startswith(("experiments/", "course/")):
-            h.update(rel.encode() + f.read_bytes())
-    return h.hexdigest()[:16]
-
-
 def lab_model(seed: int, data):
     """The trained lab model for `seed`, from the cache when it is there."""
-    from ..checkpoint import CheckpointError, save_checkpoint
-    from ..compress import LAB_DEFAULTS
-    from ..config import Config
-    from ..train import train
-
-    d = {"model": {}, "moe": {}, "train": {"threads": 1, "seed": seed}}
-    for key, value in LAB_DEFAULTS.items():
-        section, name = key.split(".")
-        d[section][name] = value
-    cfg = Config().replace(**d)
-    cache = Path(os.environ.get("MINIMOE_CACHE", ".minimoe/cache"))
-    key = hashlib.sha256(json.dumps([cfg.to_dict(), data.vocab, _fingerprint()], sort_keys=True).encode())
-    path = cache / f"compress-lab-{key.hexdigest()[:20]}.pt"
+    cfg = lab_config(39).replace(train={"threads": 1, "seed": seed, "baseline": False, "out": ""})
+    key = hashlib.sha256(json.dumps([cfg.to_dict(), data.vocab, source_fingerprint(exclude=("compress.py",))],
+                                    sort_keys=True).encode())
+    path = cache_dir() / f"compress-lab-{key.hexdigest()[:20]}.pt"
     if path.is_file():
         try:
             return train(cfg.replace(train={"steps": 0, "load": str(path)}), data)
@@ -67,11 +54,6 @@ def lab_model(seed: int, data):
 
 
 def measure(seed: int) -> dict:
-    import torch
-
-    from ..compress import expert_diversity, prune_magnitude, quantize_ternary, routing_changes, score
-    from ..data import eval_windows, load_dataset
-
     torch.set_num_threads(1)
     data = load_dataset("", 64)
     res = lab_model(seed, data)
@@ -88,7 +70,9 @@ def measure(seed: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="experiment compression_checks", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="experiment compression_checks", description=__doc__.split("\n\n")[0],
+                                epilog=textwrap.dedent(__doc__.split("\n\n", 1)[1]),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
     p.add_argument("--workers", type=int, default=2, help="seeds in parallel, one CPU thread each")
     args = p.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Fair comparisons (seed 002, "What are we holding fixed?"): does the dense-vs-MoE ranking depend
+"""Fair comparisons (source note 002, "What are we holding fixed?"): does the dense-vs-MoE ranking depend
 on the data contract?
 
 An MoE has two sizes, P_total (stored) and P_active (touched by one token; params.py). A token
@@ -7,11 +7,12 @@ budget tied to model size must pick one:
     totalDN   T = gamma * P_total     every stored parameter gets gamma tokens
     activeDN  T = gamma * P_active    every active parameter gets gamma tokens
 
-As in the seed, gamma is derived from the dense baseline (gamma = its tokens / its parameters)
+As in the note, gamma is derived from the dense baseline (gamma = its tokens / its parameters)
 and kept the same under both contracts; for a dense model the two budgets coincide, so it is
 trained once. Every MoE has the dense model's active FFN width, (K + S) * F = dense hidden, so
-per-token FFN work is matched too. Each model trains for the steps its budget gives, and the
-models are ranked by val loss under each contract.
+per-token FFN work is matched too. Each model trains for the steps its budget gives
+(params.token_budget), and the models are ranked by val loss under each contract. What every model
+shares is labs/phase-40-fair-comparisons/fair.yaml (moe-train flags change it).
 
     just experiment fair                      dense vs MoE-16 vs MoE-64, gamma from 300 dense steps
     just experiment fair --preset small       a smaller, faster version (under a minute)
@@ -32,8 +33,13 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from ..config import Config, ConfigError
+from ..config import Config, ConfigError, config_file_in, config_from_args
+from ..config import build_parser as config_parser
+from ..data import load_dataset
+from ..model import MiniLM
 from ..params import CONTRACTS, ParamCounts, count_params, counted_active, counted_params, steps_for, token_budget
+from ..train import train
+from . import lab_config
 
 PRESETS = {  # flag defaults per preset; explicit flags win
     "default": {"experts": "16,64", "dense_steps": 300, "seeds": "0,1"},
@@ -54,25 +60,24 @@ class Plan:
     steps: int
 
 
-def base_config(width: int = 48, layers: int = 2, batch: int = 16, vocab_size: int = 0) -> Config:
-    """What every model of the comparison shares: the lab's settings (phase 40's detectors use them too)."""
-    return Config().replace(model={"width": width, "layers": layers, "vocab_size": vocab_size},
-                            train={"batch": batch, "threads": 1, "baseline": False, "out": "", "eval_tokens": 4096})
+def base_config(vocab_size: int = 0) -> Config:
+    """What every model of the comparison shares: fair.yaml (phase 40's detectors use it too)."""
+    return lab_config(40, "fair").replace(model={"vocab_size": vocab_size},
+                                          train={"threads": 1, "baseline": False, "out": ""})
 
 
-def model_configs(base: Config, experts: list[int], top_k: int, shared: int, expert_hidden: int,
-                  wide: bool = False) -> dict[str, Config]:
-    """The dense model and one MoE per E, all with the same active FFN width (K + S) * F; with `wide`,
-    also a dense model as large as the largest MoE stores (its FFN widened until P_total matches)."""
+def model_configs(base: Config, experts: list[int], wide: bool = False) -> dict[str, Config]:
+    """The dense model and one MoE per E, all with the same active FFN width (K + S) * F of base's MoE
+    settings; with `wide`, also a dense model as large as the largest MoE stores (its FFN widened until
+    P_total matches)."""
+    top_k, shared, expert_hidden = base.moe.top_k, base.moe.shared, base.moe.expert_hidden
     width = (top_k + shared) * expert_hidden
     L = base.model.layers
     dense = base.replace(model={"moe_start_layer": L, "dense_hidden": width},
                          moe={"experts": 1, "top_k": 1, "shared": 0, "expert_hidden": expert_hidden})
     out = {"dense": dense}
     for E in experts:
-        out[f"moe-{E}"] = base.replace(model={"moe_start_layer": 0, "dense_hidden": 0},
-                                       moe={"experts": E, "top_k": top_k, "shared": shared,
-                                            "expert_hidden": expert_hidden})
+        out[f"moe-{E}"] = base.replace(model={"moe_start_layer": 0, "dense_hidden": 0}, moe={"experts": E})
     if wide and experts:
         target = count_params(out[f"moe-{max(experts)}"]).total
         per_unit = L * 3 * base.model.width  # parameters per unit of dense FFN hidden width
@@ -98,7 +103,7 @@ def plan(models: dict[str, Config], contract: str, ratio: float) -> list[Plan]:
 
 
 def audit_shape(base: Config, seed: int) -> Config:
-    """A small model shape drawn from the seed: 1-3 blocks, at least one MoE block, S >= 1 shared expert."""
+    """A small model shape drawn from the random seed: 1-3 blocks, at least one MoE block, S >= 1 shared expert."""
     rng = random.Random(seed)
     layers = rng.randint(1, 3)
     E = rng.choice([4, 8, 16, 64])
@@ -112,14 +117,14 @@ def audit_shape(base: Config, seed: int) -> Config:
 
 def audit_comparison(base: Config, seed: int, experts: tuple[int, ...] = (16, 64)) -> tuple[dict[str, Config], float]:
     """The fair comparison's models and gamma, varied by the seed: one more E, K = 1 or 2, other dense steps."""
-    models = model_configs(base, [*experts, 4 + 4 * seed], top_k=1 + seed % 2, shared=1, expert_hidden=16)
+    varied = base.replace(moe={"experts": max(base.moe.experts, 2), "top_k": 1 + seed % 2, "shared": 1,
+                               "expert_hidden": 16})
+    models = model_configs(varied, [*experts, 4 + 4 * seed])
     return models, dense_ratio(models["dense"], dense_steps=100 + 50 * seed)
 
 
 def audit(base: Config, seeds: int) -> None:
     """Print, per seed, formula vs counted parameters and each budget vs its contract (no training)."""
-    from ..model import MiniLM
-
     print(f"{'seed':>4}  {'shape':<30} {'P_total':>8} {'counted':>8} {'P_active':>8} {'counted':>8} "
           f"{'active_gap':>10} {'budget_gap':>10}")
     worst = {"active_gap": 0, "budget_gap": 0}
@@ -146,9 +151,6 @@ def audit(base: Config, seeds: int) -> None:
 
 
 def _train(job: tuple[Config, int]) -> tuple[float, float]:
-    from ..data import load_dataset
-    from ..train import train
-
     cfg, steps = job
     res = train(cfg.replace(train={"steps": steps}), load_dataset(cfg.train.data, cfg.model.context))
     return res.final.val_loss, res.seconds
@@ -158,43 +160,39 @@ def ranking(losses: dict[str, float]) -> list[str]:
     return sorted(losses, key=losses.__getitem__)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="experiment fair", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--audit", type=int, metavar="N",
+def build_parser(defaults: Config | None = None) -> argparse.ArgumentParser:
+    """The moe-train flags, defaulting to fair.yaml (--experts and --seeds are lists here; steps come from
+    each model's budget)."""
+    p = config_parser("experiment fair", __doc__.split("\n\n")[0], defaults or lab_config(40, "fair"),
+                      skip=("experts", "seed", "steps"))
+    g = p.add_argument_group("fair")
+    g.add_argument("--audit", type=int, metavar="N",
                    help="no training: check the accounting on the model shapes of seeds 0..N-1")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="default", help="a set of defaults for the flags below")
-    p.add_argument("--experts", help="E of each MoE model, comma-separated (preset: default 16,64; small 4,16)")
-    p.add_argument("--dense-steps", type=int, help="steps of the dense baseline; sets gamma (preset: 300; small 60)")
-    p.add_argument("--seeds", help="training seeds; val loss is averaged over them (preset: 0,1; small 0)")
-    p.add_argument("--wide", action="store_true",
+    g.add_argument("--preset", choices=sorted(PRESETS), default="default", help="a set of defaults for the flags below")
+    g.add_argument("--experts", help="E of each MoE model, comma-separated (preset: default 16,64; small 4,16)")
+    g.add_argument("--dense-steps", type=int, help="steps of the dense baseline; sets gamma (preset: 300; small 60)")
+    g.add_argument("--seeds", help="training seeds; val loss is averaged over them (preset: 0,1; small 0)")
+    g.add_argument("--wide", action="store_true",
                    help="also train dense-wide: a dense model that stores as many parameters as the largest MoE (slow)")
-    p.add_argument("--top-k", type=int, default=1, help="K of every MoE")
-    p.add_argument("--shared", type=int, default=1, help="S: shared experts of every MoE")
-    p.add_argument("--expert-hidden", type=int, default=16, help="F; the dense model's hidden width is (K + S) * F")
-    p.add_argument("--width", type=int, default=48, help="D of every model")
-    p.add_argument("--layers", type=int, default=2, help="blocks of every model (all MoE, or all dense)")
-    p.add_argument("--batch", type=int, default=16, help="sequences per step (tokens per step = batch * 64)")
-    p.add_argument("--workers", type=int, default=2, help="models trained at the same time (one thread each)")
+    g.add_argument("--workers", type=int, default=2, help="models trained at the same time (one thread each)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    preset = PRESETS[args.preset]
-    for k, v in preset.items():
-        if getattr(args, k) is None:
-            setattr(args, k, v)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        args = build_parser(config_file_in(argv, lab_config(40, "fair"))).parse_args(argv)
+        for k, v in PRESETS[args.preset].items():
+            if getattr(args, k) is None:
+                setattr(args, k, v)
         experts = [int(x) for x in str(args.experts).split(",") if x.strip()]
         seeds = [int(x) for x in str(args.seeds).split(",") if x.strip()]
         if args.dense_steps < 1 or not experts or not seeds or args.workers < 1:
             raise ConfigError("--dense-steps and --workers must be >= 1, --experts and --seeds non-empty")
-        from ..data import load_dataset
-
         V = load_dataset("", Config().model.context).vocab_size
-        base = base_config(args.width, args.layers, args.batch, V)
-        models = model_configs(base, experts, args.top_k, args.shared, args.expert_hidden, wide=args.wide)
+        base = config_from_args(args, lab_config(40, "fair")).replace(
+            model={"vocab_size": V}, train={"threads": 1, "baseline": False, "out": ""})
+        models = model_configs(base, experts, wide=args.wide)
     except (ValueError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -206,9 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     tok = base.train.batch * base.model.context
     print(f"gamma = {gamma:.2f} tokens per parameter: the dense model's {args.dense_steps} steps x {tok} tokens "
           f"/ its {count_params(models['dense']).total:,} parameters; the same gamma under both contracts")
-    print(f"every model: D={args.width}, {args.layers} blocks; dense and each MoE: active FFN width (K + S) * F = "
-          f"{(args.top_k + args.shared) * args.expert_hidden}; MoE: K={args.top_k} S={args.shared} "
-          f"F={args.expert_hidden}; val loss averaged over seeds {','.join(map(str, seeds))}")
+    m, e = base.model, base.moe
+    print(f"every model: D={m.width}, {m.layers} blocks; dense and each MoE: active FFN width (K + S) * F = "
+          f"{base.matched_dense_hidden}; MoE: K={e.top_k} S={e.shared} "
+          f"F={e.expert_hidden}; val loss averaged over seeds {','.join(map(str, seeds))}")
     if "dense-wide" in models:
         print(f"dense-wide: a dense model with FFN width {models['dense-wide'].model.dense_hidden}, "
               f"as many stored parameters as moe-{max(experts)}")

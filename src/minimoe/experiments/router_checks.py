@@ -1,7 +1,7 @@
 """`just experiment router_checks`: the router quantities phase 36's weight and gradient detectors read.
 
-For each seed: a fresh model with the lab's settings (moe-train flags apply) and one batch of
-8 x 64 tokens. Printed per seed:
+For each seed: a fresh model with phase 36's lab settings (labs/phase-36-*/lab.yaml; moe-train flags
+change them) and one batch of 8 x 64 tokens. Printed per seed:
 
   grad_k1     the smallest router gradient norm over MoE layers, from the main loss alone, at K=1
   sum_err_k2  the largest |sum of a token's combine weights - 1| at K=2
@@ -14,20 +14,22 @@ Run it with a break off and on to see each detector's margin.
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
+from ..config import ConfigError, build_parser, config_file_in, config_from_args
 from ..data import Batches, load_dataset
 from ..loss import main_loss_fn
 from ..model import MiniLM
-from ..train import build_parser, config_from_args
-from . import seed_table
+from . import lab_config, seed_table
 
 
 def measure(cfg, data, seed: int) -> dict:
     def model_and_batch(top_k):
         torch.manual_seed(seed)
         model = MiniLM(cfg.replace(model={"vocab_size": data.vocab_size}, moe={"top_k": top_k}))
-        x, y, _ = Batches(data.train_ids, cfg.model.context, 8, seed).next()
+        x, y = Batches(data.train_ids, cfg.model.context, 8, seed).next()
         return model, x, y
 
     model, x, y = model_and_batch(1)
@@ -50,13 +52,15 @@ def measure(cfg, data, seed: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = build_parser()
-    p.prog = "experiment router_checks"
-    p.add_argument_group("checks").add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
-    args = p.parse_args(argv)
-    seeds = args.seeds
-    del args.seeds
-    cfg = config_from_args(args)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        p = build_parser("experiment router_checks", __doc__.split("\n\n")[0], config_file_in(argv, lab_config(36)))
+        p.add_argument_group("checks").add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
+        args = p.parse_args(argv)
+        seeds, cfg = args.seeds, config_from_args(args)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     torch.set_num_threads(1)
     data = load_dataset(cfg.train.data, cfg.model.context)
     rows = [measure(cfg, data, s) for s in range(seeds)]

@@ -1,10 +1,12 @@
-"""Super-4096 in miniature (seed 000): hold the token budget fixed, raise the expert count, and watch
-the loss improve while the routed system shrinks to a fraction of the experts it advertises.
+"""Super-4096 in miniature (source note 000, "Super-4096"): hold the token budget fixed, raise the
+expert count, and watch the loss improve while the routed system shrinks to a fraction of the
+experts it advertises.
 
-Every model has the same dense part (D=32, 2 blocks), top-7 routing over E experts of hidden width 8,
-one shared expert, and trains on the same tokens (steps x batch x 64). Raising E therefore divides
-the same routed tokens among more experts (tokens per expert = T * K / E). For each E the table shows
-the seed's dashboard, measured on 4,096 held-out tokens before training (init) and after it:
+Every model has phase 37's shape (D=32, 2 blocks, top-7 routing over E experts of hidden width 8,
+one shared expert; labs/phase-37-extreme-sparsity/super4096.yaml, which moe-train flags change) and
+trains on the same tokens (steps x batch x 64). Raising E therefore divides the same routed tokens
+among more experts (tokens per expert = T * K / E). For each E the table shows the dashboard of
+source note 000, measured on 4,096 held-out tokens before training (init) and after it:
 
   val_loss        the loss the run would be judged on
   cv%             mean over layers of the CV of the expert loads (std / mean)
@@ -13,10 +15,10 @@ the seed's dashboard, measured on 4,096 held-out tokens before training (init) a
   max_load        the busiest expert's share of the assignments in the worst layer (ceiling 1/K)
   min_ent, E_eff  the worst layer's load entropy and exp(min_ent): how many experts it really uses
   dead            experts (summed over layers) that got no held-out token
-  collapse@       per layer, the first training step with max_load >= 0.9 * (1/K), the seed's
-                  threshold (never: not reached)
+  collapse@       per layer, the first training step with max_load >= 0.9 * (1/K), source note
+                  000's threshold (never: not reached)
 
-`--falsify` runs the seed's first falsifier at one E instead: no balancing, the aux loss alone at
+`--falsify` runs source note 000's first falsifier at one E instead: no balancing, the aux loss alone at
 1e-4 and at 0.01, and the aux-free bias alone. The second falsifier, lowering E at a fixed token
 budget, is the default table itself.
 
@@ -34,7 +36,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from ..config import Config, ConfigError
+from ..config import Config, ConfigError, config_file_in, config_from_args
+from ..config import build_parser as config_parser
+from ..data import load_dataset
+from ..train import train
+from . import lab_config
 
 PRESETS = {  # flag defaults per preset; explicit flags win
     "small": {"experts": "16,64,256", "steps": 100, "falsify_at": 256},
@@ -51,26 +57,13 @@ class Arm:
 
 
 def falsifier_arms(bias_rate: float) -> list[Arm]:
-    """The seed's first falsifier: is it the missing balancing pressure, and which kind helps?"""
+    """Source note 000's first falsifier: is it the missing balancing pressure, and which kind helps?"""
     return [Arm("no balancing", 0.0, 0.0), Arm("aux 1e-4", 1e-4, 0.0), Arm("aux 0.01", 0.01, 0.0),
             Arm(f"aux-free bias {bias_rate:g}", 0.0, bias_rate)]
 
 
-def base_config(args) -> Config:
-    return Config().replace(
-        model={"width": args.width, "heads": 2, "layers": args.layers},
-        moe={"experts": max(64, args.top_k), "top_k": args.top_k, "shared": args.shared,
-             "expert_hidden": args.expert_hidden},
-        train={"steps": args.steps, "batch": args.batch, "seed": args.seed, "threads": 1, "baseline": False,
-               "out": "", "eval_tokens": 4096, "log_every": max(1, args.steps)},
-    )
-
-
 def _run(job: tuple[str, Config]) -> dict:
     """Train one model; return its dashboard at init and after training (plain numbers, picklable)."""
-    from ..data import load_dataset
-    from ..train import train
-
     name, cfg = job
     data = load_dataset(cfg.train.data, cfg.model.context)
     at_init = train(cfg.replace(train={"steps": 0}), data)  # the same seed builds the same initial model
@@ -117,54 +110,55 @@ def print_trajectory(r: dict) -> None:
         print(f"{step:>6} {main:>6.3f} {cv:>8.0f} {cv_rand:>8.0f} {max_load:>8.3f}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="experiment super4096", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--preset", choices=sorted(PRESETS), default="default", help="a set of defaults for the flags below")
-    p.add_argument("--experts", help="E of each model, comma-separated (preset default: 64,256,1024,4096)")
-    p.add_argument("--steps", type=int, help="optimiser steps of every model: the fixed token budget (preset: 150)")
-    p.add_argument("--falsify", action="store_true", help="run the balancing arms at one E instead of the E ladder")
-    p.add_argument("--falsify-at", type=int, help="E of the --falsify runs (preset default: 1024)")
-    p.add_argument("--aux-alpha", type=float, default=0.01, help="aux-loss weight of the E ladder")
-    p.add_argument("--bias-update-rate", type=float, default=0.0, help="aux-free bias rate of the E ladder")
-    p.add_argument("--bias-rate", type=float, default=0.01, help="aux-free bias rate of the --falsify arm")
-    p.add_argument("--top-k", type=int, default=7, help="K")
-    p.add_argument("--shared", type=int, default=1, help="S: shared experts")
-    p.add_argument("--expert-hidden", type=int, default=8, help="F: hidden width of one expert")
-    p.add_argument("--width", type=int, default=32, help="D")
-    p.add_argument("--layers", type=int, default=2, help="blocks, every one an MoE block")
-    p.add_argument("--batch", type=int, default=32, help="sequences of 64 tokens per step")
-    p.add_argument("--seed", type=int, default=0, help="training seed")
-    p.add_argument("--workers", type=int, default=2, help="models trained at the same time (one thread each)")
+def build_parser(defaults: Config | None = None) -> argparse.ArgumentParser:
+    """The moe-train flags, defaulting to super4096.yaml (--experts is the ladder here; --steps the preset's)."""
+    p = config_parser("experiment super4096", __doc__.split("\n\n")[0], defaults or lab_config(37, "super4096"),
+                      skip=("experts",))
+    for action in p._actions:
+        if action.dest == "train.steps":  # the fixed token budget: its default comes from the preset
+            action.default, action.help = None, "optimiser steps of every model: the fixed token budget (preset: 150)"
+        if action.dest == "moe.bias_update_rate":
+            action.help += " (the E ladder's; --bias-rate is the --falsify arm's)"
+    g = p.add_argument_group("super4096")
+    g.add_argument("--preset", choices=sorted(PRESETS), default="default", help="a set of defaults for the flags below")
+    g.add_argument("--experts", help="E of each model, comma-separated (preset default: 64,256,1024,4096)")
+    g.add_argument("--falsify", action="store_true", help="run the balancing arms at one E instead of the E ladder")
+    g.add_argument("--falsify-at", type=int, help="E of the --falsify runs (preset default: 1024)")
+    g.add_argument("--bias-rate", type=float, default=0.01, help="aux-free bias rate of the --falsify arm")
+    g.add_argument("--workers", type=int, default=2, help="models trained at the same time (one thread each)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    for k, v in PRESETS[args.preset].items():
-        if getattr(args, k) is None:
-            setattr(args, k, v)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        experts = [int(x) for x in str(args.experts).split(",") if x.strip()]
-        if not experts or args.workers < 1 or args.steps < 1:
+        args = build_parser(config_file_in(argv, lab_config(37, "super4096"))).parse_args(argv)
+        preset = PRESETS[args.preset]
+        vars(args)["train.steps"] = steps = vars(args)["train.steps"] or preset["steps"]
+        ladder = preset["experts"] if args.experts is None else args.experts
+        experts = [int(x) for x in str(ladder).split(",") if x.strip()]
+        falsify_at = args.falsify_at or preset["falsify_at"]
+        if not experts or args.workers < 1 or steps < 1:
             raise ConfigError("--experts needs at least one E; --steps and --workers must be >= 1")
-        base = base_config(args)
+        cfg = config_from_args(args, lab_config(37, "super4096"))
+        base = cfg.replace(moe={"experts": max(64, cfg.moe.top_k)},  # E: set by each run below
+                           train={"threads": 1, "baseline": False, "out": "", "log_every": max(1, steps)})
         if args.falsify:
             arms = falsifier_arms(args.bias_rate)
-            jobs = [(a.name, base.replace(moe={"experts": args.falsify_at, "aux_alpha": a.aux_alpha,
+            jobs = [(a.name, base.replace(moe={"experts": falsify_at, "aux_alpha": a.aux_alpha,
                                                "bias_update_rate": a.bias_update_rate})) for a in arms]
         else:
-            jobs = [(f"E={E}", base.replace(moe={"experts": E, "aux_alpha": args.aux_alpha,
-                                                 "bias_update_rate": args.bias_update_rate})) for E in experts]
+            jobs = [(f"E={E}", base.replace(moe={"experts": E})) for E in experts]
     except (ValueError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    tokens = args.steps * args.batch * base.model.context
-    what = (f"balancing arms at E={args.falsify_at}" if args.falsify else
-            f"aux_alpha={args.aux_alpha:g}, bias_update_rate={args.bias_update_rate:g}")
-    print(f"Super-4096 in miniature: D={args.width}, {args.layers} MoE blocks, K={args.top_k}, S={args.shared}, "
-          f"F={args.expert_hidden}; {args.steps} steps x {args.batch * base.model.context} tokens = {tokens:,} "
-          f"tokens for every model; {what}; seed {args.seed}")
+    m, e, t = base.model, base.moe, base.train
+    tokens = t.steps * t.batch * m.context
+    what = (f"balancing arms at E={falsify_at}" if args.falsify else
+            f"aux_alpha={e.aux_alpha:g}, bias_update_rate={e.bias_update_rate:g}")
+    print(f"Super-4096 in miniature: D={m.width}, {m.layers} MoE blocks, K={e.top_k}, S={e.shared}, "
+          f"F={e.expert_hidden}; {t.steps} steps x {t.batch * m.context} tokens = {tokens:,} "
+          f"tokens for every model; {what}; seed {t.seed}")
     t0 = time.perf_counter()
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i][1].moe.experts)  # largest first: workers end together
     with ProcessPoolExecutor(args.workers) as ex:
@@ -172,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [done[i] for i in range(len(jobs))]
     print()
     print_table(rows, base.replace(moe={"experts": max(r["E"] for r in rows)}),
-                f"E={args.falsify_at}" if args.falsify else "E")
+                f"E={falsify_at}" if args.falsify else "E")
     print_trajectory(max(rows, key=lambda r: r["E"]) if not args.falsify else rows[0])
     print(f"time: {len(jobs)} models in {time.perf_counter() - t0:.0f} s "
           f"(slowest {max(r['seconds'] for r in rows):.0f} s of training)")

@@ -1,4 +1,5 @@
-"""Grouped matmul in Triton: the experts' matmuls, the part of an MoE layer that dominates on a GPU.
+"""Grouped matmul in Triton (`--experts-impl triton`): the experts' matmuls, the part of an MoE layer
+that dominates on a GPU.
 
     forward   y_AF[rows of e]  = x_AD[rows of e] @ w_EDF[e]
     backward  dx_AD[rows of e] = dy_AF[rows of e] @ w_EDF[e]^T     (the same kernel, w read transposed)
@@ -11,9 +12,11 @@ expert gets many programs. The schedule (which expert and which rows each tile c
 with a few torch ops on the host side. The weight gradient runs one program per (expert, D
 block, F block), looping over that expert's rows.
 
-`grouped_mm_triton` is differentiable (a torch.autograd.Function). On CPU it runs only under
+`grouped_mm_triton` is differentiable (a torch.autograd.Function); `triton_forward` is
+moe_block.moe_forward with it in place of experts.grouped_mm. On CPU it runs only under
 TRITON_INTERPRET=1, which is how the tests check it against the loop reference; there, small
-blocks keep it fast (tl.dot needs every block dimension >= 16).
+blocks keep it fast (tl.dot needs every block dimension >= 16). Triton is optional:
+pip install -e ".[triton]".
 """
 
 from __future__ import annotations
@@ -21,8 +24,12 @@ from __future__ import annotations
 import os
 
 import torch
+import torch.nn.functional as F
 import triton
 import triton.language as tl
+
+from ..experts import Experts
+from ..moe_block import moe_forward
 
 # Tile sizes: large enough to keep a GPU's tensor cores busy; in the interpreter (numpy on the
 # CPU) the smallest tl.dot allows, so the tests take seconds.
@@ -139,3 +146,21 @@ class _GroupedMM(torch.autograd.Function):
 def grouped_mm_triton(x_AD: torch.Tensor, w_EDF: torch.Tensor, offsets_E: torch.Tensor) -> torch.Tensor:
     """x_AD (rows sorted by expert) times each expert's w_EDF[e]; returns y_AF. Differentiable."""
     return _GroupedMM.apply(x_AD, w_EDF, offsets_E)
+
+
+class TritonExperts:
+    """The same experts' weights, run on their rows by the Triton kernel (what moe_forward calls)."""
+
+    def __init__(self, experts: Experts):
+        self.experts, self.n = experts, experts.n
+
+    def __call__(self, x_AD: torch.Tensor, end_E: torch.Tensor) -> torch.Tensor:
+        ex = self.experts
+        h_AF = F.silu(grouped_mm_triton(x_AD, ex.w_gate_EDF, end_E)) * grouped_mm_triton(x_AD, ex.w_up_EDF, end_E)
+        return grouped_mm_triton(h_AF, ex.w_down_EFD, end_E)
+
+
+def triton_forward(x_TD: torch.Tensor, ids_TK: torch.Tensor, weights_TK: torch.Tensor,
+                   experts: Experts) -> torch.Tensor:
+    """`--experts-impl triton`: moe_forward with the experts' grouped matmuls in Triton."""
+    return moe_forward(x_TD, ids_TK, weights_TK, TritonExperts(experts))
