@@ -45,7 +45,8 @@ TOOL = {"exercise_tool.py": "__main__.py", "notes.py": "notes.py", "textfiles.py
 LEARNER_RECIPES = ("default", "setup", "test", "test-slow", "moe-train", "compress", "params", "experiment",
                    "lint", "bench")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".*.tmp", "outputs")
-SETTINGS = (".yaml", ".yml", ".toml", ".json")  # a phase folder's non-page files that ship (not outputs.yaml)
+SETTINGS = (".yaml", ".yml", ".toml", ".json")  # a phase folder's settings files ship (lab.yaml, ...)
+NOT_SHIPPED = ("outputs.yaml", "syllabus.yaml")  # what the site and the output generator read
 IMAGE_RE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 PHASE_IMPORT_RE = re.compile(r"^\s*(?:from|import)\s+(?:tests\.)?phase(\d+)\b", re.M)
 GIT_ID = {"GIT_AUTHOR_NAME": "minimoe handout", "GIT_AUTHOR_EMAIL": "handout@minimoe.invalid",
@@ -128,7 +129,7 @@ def _copy_labs(root: Path, dest: Path, given: set[int]) -> None:
         n = int(pdir.name.split("-")[1])
         out = dest / "labs" / pdir.name
         for f in pdir.iterdir():
-            if f.is_file() and f.suffix in SETTINGS and f.name != "outputs.yaml":
+            if f.is_file() and f.suffix in SETTINGS and f.name not in NOT_SHIPPED:
                 out.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(f, out / f.name)
         if n not in given:
