@@ -48,6 +48,7 @@ from .switch import atomic_write, scratch_copy, switch_on
 BLOCK_RE = re.compile(r"(<!-- output: ([\w.-]+) -->\n)(.*?)(<!-- /output -->)", re.S)
 TIMING_RE = re.compile(r"^time: ")  # lines a run prints about its own speed
 PYTEST_TIME_RE = re.compile(r" in \d+(?:\.\d+)?s\b")  # pytest's "2 failed in 9.87s": the duration is dropped
+JUST_ERROR_RE = re.compile(r"^error: recipe `[^`]+` failed on line \d+ with exit code \d+$")
 NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 
 
@@ -100,9 +101,9 @@ def run_spec(root: Path, spec: OutputSpec, cache: Path, keep_image: bool = True)
         env = {**os.environ, "PYTHONPATH": str(tmp / "src"), "MINIMOE_CACHE": str(cache), "COLUMNS": "400",
                "PYTHONHASHSEED": "0"}
         env.pop("MINIMOE_GROUPED_MM", None)
-        proc = subprocess.run(["just", *shlex.split(spec.command)], cwd=tmp, env=env, capture_output=True,
-                              text=True, timeout=spec.timeout)
-        out = proc.stdout + (proc.stderr if proc.returncode else "")
+        args = ["just", *shlex.split(spec.command)]
+        proc = subprocess.run(args, cwd=tmp, env=env, capture_output=True, text=True, timeout=spec.timeout)
+        out = proc.stdout + (_program_stderr(args, tmp, env, proc.stderr) if proc.returncode else "")
         keep = re.compile(spec.lines) if spec.lines else None
         lines = [PYTEST_TIME_RE.sub("", ln.rstrip()) for ln in out.splitlines()
                  if not TIMING_RE.match(ln) and (keep is None or keep.search(ln))]
@@ -114,6 +115,18 @@ def run_spec(root: Path, spec: OutputSpec, cache: Path, keep_image: bool = True)
         return text, image
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _program_stderr(args: list[str], cwd: Path, env: dict, stderr: str) -> str:
+    """A failed command's stderr without what `just` itself printed: the recipe line it echoes before
+    running it (as `just --dry-run` prints it) and its closing `error: recipe ... failed` line."""
+    echoed = subprocess.run([args[0], "--dry-run", *args[1:]], cwd=cwd, env=env, capture_output=True,
+                            text=True).stderr.splitlines()
+    lines = stderr.splitlines()
+    for e in echoed:
+        if e in lines:
+            lines.remove(e)
+    return "\n".join(ln for ln in lines if not JUST_ERROR_RE.match(ln)) + "\n"
 
 
 def fill_pages(root: Path, texts: dict[str, str], known: set[str] | None = None) -> list[Path]:
