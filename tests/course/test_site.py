@@ -250,8 +250,7 @@ def built_site(tmp_path_factory):
         fcntl.flock(lock, fcntl.LOCK_EX)
         done = shared / "result.json"
         if not done.is_file():
-            rc = site.build(ROOT, strict=True, build_dir=shared / "build", site_dir=shared / "site",
-                            echo=lambda *a: None)
+            rc = site.build(ROOT, strict=True, stage_dir=shared / "site-src", site_dir=shared / "site")
             done.write_text(json.dumps({"rc": rc}))
         rc = json.loads(done.read_text())["rc"]
     return rc, shared / "site"
@@ -265,10 +264,12 @@ def test_mkdocs_build_strict_succeeds(built_site):
                  "es/labs/phase-36-routing-and-balance/36-01-zeroed-aux-loss/index.html",
                  "docs/reference/breaks/index.html", "es/docs/theory/routing-math/index.html"):
         assert (out / page).is_file(), f"the site has no {page}"
-    index = json.loads((out / "search" / "search_index.json").read_text())
-    assert set(index["config"]["lang"]) >= {"en", "es"}
-    locations = {d["location"] for d in index["docs"]}
-    assert any(loc.startswith("es/") for loc in locations) and any(not loc.startswith("es/") for loc in locations)
+    for lang, index in (("en", out / "search"), ("es", out / "es" / "search")):
+        data = json.loads((index / "search_index.json").read_text())
+        assert data["config"]["lang"] == [lang] and data["docs"], f"{index}: not one language's index"
+        assert not any(d["location"].startswith("es/") for d in data["docs"])  # es/'s own index is relative to es/
+    for page in ("404.html", "es/404.html"):
+        assert (out / page).is_file(), f"the site has no {page}"
 
 
 @pytest.fixture(scope="module")
