@@ -6,7 +6,7 @@ check the sentences written around them.
 
 from pathlib import Path
 
-from minimoe.course.outputs import parse_fields, parse_table, read_output
+from minimoe.course.outputs_read import parse_fields, parse_table, read_output
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ check the sentences written around them.
 import re
 from pathlib import Path
 
-from minimoe.course.outputs import parse_table, read_output
+from minimoe.course.outputs_read import parse_table, read_output
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW_RE = re.compile(r"^\s*(?P<name>\S.*?)\s+(?P<tok>[\d,]+)\s+(?P<v0>[\d.]+)->(?P<v1>[\d.]+)\s+"

@@ -7,7 +7,7 @@ check the sentences written around them.
 import re
 from pathlib import Path
 
-from minimoe.course.outputs import parse_table, read_output
+from minimoe.course.outputs_read import parse_table, read_output
 
 ROOT = Path(__file__).resolve().parents[2]
 
