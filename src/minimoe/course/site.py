@@ -33,9 +33,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import site_bench, site_pages
+from . import site_bench, site_pages, site_phases
 from .catalog import CourseError, load_catalog, repo_root
-from .site_markdown import MOVED, PHASE_RE, SWITCH_RE, Linker, es_name, is_es, title_of
+from .site_markdown import MOVED, SWITCH_RE, Linker, es_name, is_es, title_of
 
 ASSETS = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".css")
 STAGE_ENV, URL_ENV, OFFLINE_ENV = "MINIMOE_SITE_STAGE", "MINIMOE_SITE_URL", "MINIMOE_SITE_OFFLINE"  # read by mkdocs.yml and site_hooks.py
@@ -56,11 +56,13 @@ class Staged:
     pages: dict[str, str]  # staged path -> Markdown
     assets: dict[str, Path]  # staged path -> source file
     notes: list[str] = field(default_factory=list)  # what the staging did that a course author should know
+    nav: list = field(default_factory=list)  # each phase's navigation entries
 
 
 def sources(root: Path) -> list[str]:
-    """Every page the site shows, as repository paths: docs/**/*.md and labs/phase-*/*.md."""
-    pages = [p for p in root.glob("docs/**/*.md")] + [p for p in root.glob("labs/phase-*/*.md")]
+    """Every page the site shows, as repository paths: docs/**/*.md, labs/phase-*/*.md and the guided
+    break pages, labs/phase-*/breaks/*.md."""
+    pages = [*root.glob("docs/**/*.md"), *root.glob("labs/phase-*/*.md"), *root.glob("labs/phase-*/breaks/*.md")]
     return sorted(p.relative_to(root).as_posix() for p in pages if p.is_file())
 
 
@@ -76,48 +78,53 @@ def asset_files(root: Path) -> dict[str, Path]:
 def stage_pages(root: Path) -> Staged:
     """Everything the site shows, in memory: staged path -> Markdown, and the images beside it."""
     catalog = load_catalog(root)
+    all_phases = site_phases.phases(root, catalog)
     by_page = {}
     for b in catalog.values():
         if b.lab:
             by_page[b.lab], by_page[es_name(b.lab)] = (b, "en"), (b, "es")
-    generated = site_pages.generated_pages(root, catalog)
+    generated = site_pages.generated_pages(root, catalog) | site_phases.generated_pages(root, all_phases)
+    prints = {ph.path("print.md", lang): (ph, lang) for ph in all_phases for lang in ("en", "es")}
     src = sources(root)
-    clash = sorted(set(generated) & set(src))
+    clash = sorted(set(generated) & set(src) | set(prints) & set(src))
     if clash:
         raise CourseError(f"{', '.join(clash)}: generated when the site is built; remove the hand-written copy")
     assets = asset_files(root)
     staged = Staged({}, assets)
-    linker = Linker(root, {MOVED.get(s, s) for s in src} | set(generated) | set(assets), staged.notes)
+    linker = Linker(root, {MOVED.get(s, s) for s in src} | set(generated) | set(prints) | set(assets), staged.notes)
     for s in src:
         text = SWITCH_RE.sub("", (root / s).read_text(encoding="utf-8"))
         lang = "es" if is_es(s) else "en"
         if s in by_page:
-            text = site_pages.insert_hints(text, *by_page[s])
+            text = site_pages.insert_hints(site_phases.spoilers(text, lang), *by_page[s])
         text = site_bench.fill_bench(text, root, lang)
         text = site_pages.fill_phases(text, root, catalog, lang, s)
+        text = site_phases.fill_syllabus(text, root, all_phases, lang, s)
         dest = MOVED.get(s, s)
         staged.pages[dest] = linker.relink(text, s, dest)
     for g, text in generated.items():
         staged.pages[g] = linker.relink(text, g, g)
+    for dest, (ph, lang) in prints.items():  # made last: a print view is the phase's staged pages
+        staged.pages[dest] = site_phases.print_page(root, ph, lang, staged.pages, linker.relink)
+    staged.nav = site_phases_nav(root, all_phases)
     return staged
 
 
-def nav(pages: dict[str, str]) -> tuple[list, dict[str, str]]:
-    """The site's navigation from the staged pages, and the Spanish titles of its sections."""
-    es = {START[0]: START[1], LABS[0]: LABS[1]}
-    items: list = [{START[0]: "index.md"}]
-    phase_dirs = sorted({p.split("/")[1] for p in pages if PHASE_RE.match(p)}, key=lambda d: int(d.split("-")[1]))
-    phases = []
-    for d in phase_dirs:
-        own = sorted(p for p in pages if p.startswith(f"labs/{d}/") and p.count("/") == 2 and not is_es(p))
-        readme = f"labs/{d}/README.md"
-        if readme in own:
-            own.remove(readme)
-            own.insert(0, readme)
-        title = title_of(pages.get(readme, ""), d.replace("-", " ").capitalize())
+def site_phases_nav(root: Path, all_phases: list) -> list:
+    return [{ph.title(root, "en"): site_phases.nav_items(root, ph)} for ph in all_phases]
+
+
+def nav(pages: dict[str, str], phase_items: list | None = None) -> tuple[list, dict[str, str]]:
+    """The site's navigation from the staged pages (and each phase's entries, site_phases.nav_items),
+    and the Spanish titles of its sections."""
+    es = {START[0]: START[1], LABS[0]: LABS[1], **site_phases.nav_translations()}
+    start = [p for p in ("index.md", "docs/syllabus.md", "docs/glossary.md") if p in pages]
+    items: list = [{START[0]: start}]
+    for phase in phase_items or []:
+        (title, _), = phase.items()
+        readme = next(_walk([phase]))
         es[title] = title_of(pages.get(es_name(readme), ""), title)
-        phases.append({title: own})
-    items.append({LABS[0]: phases})
+    items.append({LABS[0]: phase_items or []})
     for en, es_title, where, order in SECTIONS:
         if where.endswith("/"):
             found = [p for p in pages if p.startswith(where) and not is_es(p)]
@@ -176,7 +183,7 @@ def stage(root: Path, stage_dir: Path) -> tuple[list, dict[str, str], list[str]]
     files: dict[str, bytes | Path] = {k: v.encode("utf-8") for k, v in staged.pages.items()}
     files.update(staged.assets)
     _sync(stage_dir, files)
-    items, es = nav(staged.pages)
+    items, es = nav(staged.pages, staged.nav)
     return items, es, staged.notes
 
 
