@@ -1,6 +1,9 @@
 """The course site: both languages have the same pages, headings and outputs; the site shows the
-saved outputs and the hint ladders; it builds with mkdocs --strict; and in a headless browser the
-language switcher leads to the other language and a hint box opens when clicked."""
+saved outputs and the hint ladders; a phase's README and lab 00 (what a handout ships) name no break,
+and each phase gets its blind-hunt, guided-breaks and print pages and a syllabus entry; it builds with
+mkdocs --strict (slow); and in a headless browser (slow) the language switcher leads to the other
+language, a hint box opens when clicked, search finds only the current language's pages, and a build
+under a subpath has no broken link, asset or sitemap address."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from minimoe.course import outputs, site, site_bench, site_pages
+from minimoe.course import outputs, site, site_bench, site_pages, site_phases
 from minimoe.course import site_markdown as md
 from minimoe.course.catalog import load_catalog
 
@@ -31,7 +34,7 @@ ONE_LANGUAGE_ONLY: set[str] = set()
 
 def _pages(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for base in ("labs", "docs") for p in (root / base).rglob("*.md")
-                  if "breaks" not in p.parts and "outputs" not in p.parts)
+                  if "outputs" not in p.parts)
 
 
 def _english_pages() -> list[str]:
@@ -148,7 +151,7 @@ def test_home_page_is_docs_index_with_its_links_rebased(staged):
     assert "](docs/theory/routing-math.md)" in home
     assert "](labs/phase-36-routing-and-balance/00-moe-on-the-grammar-tutor.md)" in home
     assert "docs/index.md" not in staged.pages and "index.es.md" in staged.pages
-    assert "<!-- phases -->" not in home and "36-01" in home
+    assert "<!-- phases -->" not in home and "labs/phase-36-routing-and-balance/README.md" in home
 
 
 def test_language_switch_lines_are_left_to_the_site_switcher(staged):
@@ -171,21 +174,133 @@ def test_links_are_rebased_and_pending_phases_shown_as_text():
     assert "`[not a link](x.md)`" in out and "[web](https://example.org)" in out
 
 
-def test_nav_discovers_every_phase_folder():
-    pages = {p: f"# {p}\n" for p in ("index.md", "docs/theory/routing-math.md", "docs/theory/parameters.md")}
-    for phase, title_en, title_es in ((36, "Phase 36 — A", "Fase 36 — A"), (37, "Phase 37 — B", "Fase 37 — B")):
-        d = f"labs/phase-{phase}-x"
-        pages[f"{d}/README.md"], pages[f"{d}/README.es.md"] = f"# {title_en}\n", f"# {title_es}\n"
-        pages[f"{d}/00-lab.md"] = pages[f"{d}/{phase}-01-break.md"] = "# page\n"
-    nav, es = site.nav(pages)
+def test_nav_discovers_every_phase_folder_and_its_pages(staged):
+    nav, es = site.nav(staged.pages, staged.nav)
+    assert nav[0] == {"Start here": ["index.md", "docs/syllabus.md", "docs/glossary.md"]}
     labs = next(item["Labs"] for item in nav if isinstance(item, dict) and "Labs" in item)
-    assert labs == [{"Phase 36 — A": ["labs/phase-36-x/README.md", "labs/phase-36-x/00-lab.md",
-                                      "labs/phase-36-x/36-01-break.md"]},
-                    {"Phase 37 — B": ["labs/phase-37-x/README.md", "labs/phase-37-x/00-lab.md",
-                                      "labs/phase-37-x/37-01-break.md"]}]
-    assert es["Phase 37 — B"] == "Fase 37 — B" and es["Labs"] == "Laboratorios"
-    assert nav[0] == {"Start here": "index.md"}
+    folders = sorted((p for p in ROOT.glob("labs/phase-*") if (p / "README.md").is_file()),
+                     key=lambda p: int(p.name.split("-")[1]))
+    assert len(labs) == len(folders)
+    for (title, items), folder in zip((next(iter(d.items())) for d in labs), folders):
+        d = f"labs/{folder.name}"
+        assert title == md.title_of((folder / "README.md").read_text(encoding="utf-8"), "")
+        assert items[0] == {"Overview": f"{d}/README.md"} and f"{d}/00-" in items[1]
+        assert {"Hunt blind": f"{d}/hunt.md"} in items and {"Print this phase": f"{d}/print.md"} in items
+        guided = next(i["Guided breaks"] for i in items if isinstance(i, dict) and "Guided breaks" in i)
+        ids = [b.id for b in load_catalog(ROOT).values() if b.lab and b.lab.startswith(d + "/")]
+        assert guided[0] == f"{d}/breaks/index.md" and sorted(list(g)[0] for g in guided[1:]) == [f"Break {i}" for i in ids]
+        assert es[title] == md.title_of((folder / "README.es.md").read_text(encoding="utf-8"), "")
+    assert es["Hunt blind"] == "Caza a ciegas" and es["Labs"] == "Laboratorios"
     assert {"Theory": ["docs/theory/routing-math.md", "docs/theory/parameters.md"]} in nav
+
+
+# ---------------------------------------------------------------- what a handout ships names no break
+
+def _handout_pages() -> list[Path]:
+    """A phase's README and lab 00, both languages: what a classroom handout ships."""
+    return sorted(p for p in ROOT.glob("labs/phase-*/*.md") if p.name.startswith(("README", "00-")))
+
+
+@pytest.mark.parametrize("page", [p.relative_to(ROOT).as_posix() for p in _handout_pages()])
+def test_a_phase_readme_and_lab00_name_no_break(page):
+    text = (ROOT / page).read_text(encoding="utf-8")
+    found = []
+    for b in load_catalog(ROOT).values():
+        found += [f"id {b.id}" for _ in re.finditer(rf"(?<![\w-]){re.escape(b.id)}(?![\w-])", text)]
+        found += [f"title {b.t('title', lang)!r}" for lang in ("en", "es") if b.t("title", lang).lower() in text.lower()]
+    found += [f"link {m.group(0)}" for m in re.finditer(r"\]\([^)]*breaks/[^)]*\)", text)]
+    specs = {s.name: s for s in outputs.load_specs(ROOT)}
+    found += [f"the output of break {specs[n].brk} ({n})" for n in outputs.page_blocks(ROOT / page) if specs[n].brk]
+    assert not found, f"{page} gives a break away: {found}"
+
+
+@pytest.mark.parametrize("page", [p.relative_to(ROOT).as_posix() for p in _handout_pages() if "/00-" in p.as_posix()])
+def test_lab00_lists_what_you_will_do_for_every_step(page):
+    text = (ROOT / page).read_text(encoding="utf-8")
+    steps = [t for level, t in md.headings(text) if level == 2 and re.match(r"(Step|Paso) \d+ ", t)]
+    intro = text.split("\n## ", 2)[1]  # the "What you'll do" section
+    items = re.findall(r"^\d+\. ", intro, re.M)
+    assert len(items) == len(steps), f"{page}: 'What you'll do' lists {len(items)} items for {len(steps)} steps"
+
+
+SOURCE_AS_SEED = re.compile(r"\b(the seed|seed \d{3}|seed's|la semilla(?! aleatoria)|semilla \d{3})\b", re.I)
+
+
+@pytest.mark.parametrize("page", _pages(ROOT))
+def test_seed_means_a_random_seed_only(page):
+    """The five source documents are named as source notes or by title, never "the seed"."""
+    text = md.outside_code((ROOT / page).read_text(encoding="utf-8"), lambda part: part)
+    prose = "\n".join(ln for ln in text.splitlines() if not ln.startswith(("    ", "$ ", "seed ")))
+    found = [m.group(0) for m in SOURCE_AS_SEED.finditer(md.CODE_SPAN_RE.sub("", prose))]
+    assert not found, f"{page}: 'seed' for a source document: {found}"
+
+
+# ---------------------------------------------------------------- each phase's generated pages
+
+def test_guided_pages_hide_the_diff_in_a_spoiler_box(staged):
+    for b in load_catalog(ROOT).values():
+        if not b.lab:
+            continue
+        for page, lang in ((b.lab, "en"), (md.es_name(b.lab), "es")):
+            source = (ROOT / page).read_text(encoding="utf-8")
+            spoiler = re.search(r"^<!-- spoiler -->\n(.*?)^<!-- /spoiler -->", source, re.S | re.M)
+            assert spoiler, f"{page}: no <!-- spoiler --> ... <!-- /spoiler --> around the break's diff"
+            outside = source.replace(spoiler.group(0), "")
+            assert b.new.strip() not in outside, f"{page}: the broken line shows outside the spoiler box"
+            assert f'??? danger "{site_phases.T[lang]["spoiler"]}"' in staged.pages[page]
+
+
+def test_each_phase_has_a_blind_hunt_page_that_names_no_break(staged):
+    catalog = load_catalog(ROOT)
+    for ph in site_phases.phases(ROOT, catalog):
+        for lang in ("en", "es"):
+            text = staged.pages[ph.path("hunt.md", lang)]
+            assert f"just break blind {ph.number}" in text and "just hint" in text
+            assert f"just test tests/phase{ph.number}" in text
+            for c in ph.syllabus["hunt"]["run"]:
+                assert f"just {c}" in text
+            for b in catalog.values():
+                assert b.id not in text and b.t("title", lang) not in text, f"{ph.folder} hunt page names {b.id}"
+
+
+def test_each_phase_has_a_guided_list_and_a_print_view(staged):
+    for ph in site_phases.phases(ROOT, load_catalog(ROOT)):
+        for lang in ("en", "es"):
+            guided = staged.pages[ph.path("breaks/index.md", lang)]
+            printed = staged.pages[ph.path("print.md", lang)]
+            assert printed.startswith("---\nsearch:\n  exclude: true\n---")
+            assert "??? " not in printed  # every collapsed box is open on paper
+            for b in ph.breaks:
+                assert f"| {b.id} | " in guided and b.t("title", lang).replace("|", "\\|") in guided
+                if b.lab:
+                    assert b.t("title", lang) in printed
+            spoilers = printed.index(site_phases.T[lang]["print_spoilers"])
+            assert all(printed.index(b.t("title", lang)) > spoilers for b in ph.breaks if b.lab)
+
+
+def test_the_syllabus_lists_every_phase_with_its_breaks_in_order(staged):
+    catalog = load_catalog(ROOT)
+    for lang, page in (("en", "docs/syllabus.md"), ("es", "docs/syllabus.es.md")):
+        text = staged.pages[page]
+        assert site_phases.SYLLABUS_MARK not in text
+        for ph in site_phases.phases(ROOT, catalog):
+            assert f"## {ph.title(ROOT, lang)}" in text
+            assert all(o in text for o in ph.syllabus["objectives"][lang]) and ph.syllabus["time"][lang] in text
+            assert " → ".join(f"`{b.id}`" for b in ph.breaks) in text
+    home = staged.pages["index.md"]
+    assert "](docs/syllabus.md)" in home and "](docs/glossary.md)" in home
+
+
+def test_a_phase_without_a_syllabus_is_refused_with_what_it_needs(tmp_path):
+    from minimoe.course.catalog import CourseError
+
+    (tmp_path / "labs" / "phase-41-x").mkdir(parents=True)
+    (tmp_path / "labs" / "phase-41-x" / "README.md").write_text("# Phase 41\n")
+    with pytest.raises(CourseError, match="syllabus.yaml is missing"):
+        site_phases.phases(tmp_path, {})
+    (tmp_path / "labs" / "phase-41-x" / "syllabus.yaml").write_text("objectives: {en: [a]}\n")
+    with pytest.raises(CourseError, match="'objectives' needs English and Spanish"):
+        site_phases.phases(tmp_path, {})
 
 
 def test_telemetry_page_names_every_field(tmp_path):
