@@ -29,10 +29,11 @@ def test_exact_comparison_allows_no_difference():
 
 
 def test_a_tolerance_allows_numbers_to_move_but_not_the_words_around_them():
-    tol = parse_tolerance({"rel": 0.02, "abs": 1}, "test")
+    tol = parse_tolerance({"rel": 0.2, "abs": 0.5}, "test")
     found = compare("a=1.000 b=[ 10 20 ]", "a=1.010 b=[  9 20 ]", tol)  # spacing may change with a number's width
-    assert found.problems == [] and found.numbers == 3 and round(found.worst, 3) == 0.1  # 10 vs 9: 1 <= 0.2 + 1
-    assert compare("a=10.0", "a=12.0", tol).problems  # 2 > 0.24 + 1
+    # 1.000 vs 1.010 is within the absolute slack; 10 vs 9 needs the relative part (1 <= 0.2 * 10 + 0.5)
+    assert found.problems == [] and found.numbers == 3 and round(found.worst, 3) == 0.1
+    assert compare("a=10.0", "a=14.0", tol).problems  # 4 > 0.2 * 14 + 0.5
     assert compare("a=1.000", "b=1.000", tol).problems
     assert compare("a=1\nb=2", "a=1", tol).problems  # a missing line
 
@@ -43,6 +44,10 @@ def test_lines_matching_a_pattern_get_their_own_tolerance():
     assert compare(saved, "step=50 cv= 90% L1 counts=[ 300 400 ]\nval_loss=0.760", tol).problems == []
     assert compare(saved, "step=50 cv= 90% L1 counts=[ 300 400 ]\nval_loss=0.800", tol).problems
     assert parse_tolerance(0.1, "x").base == Rule(rel=0.1)
+    counts = parse_tolerance({"abs": 0.01, "counts": 3}, "x")
+    assert compare("dead=40 loss=1.000", "dead=43 loss=1.009", counts).problems == []  # whole numbers: counts
+    assert compare("dead=40 loss=1.000", "dead=44 loss=1.000", counts).problems
+    assert compare("dead=40 loss=1.000", "dead=40 loss=1.020", counts).problems
     with pytest.raises(Exception, match="tolerance is a number"):
         parse_tolerance({"rel": 0.1, "^x": {"relative": 1}}, "x")
 
@@ -99,7 +104,7 @@ def test_a_phase_made_on_other_float_arithmetic_is_compared_within_its_tolerance
 def test_a_phase_made_on_other_float_arithmetic_fails_beyond_its_tolerance(tmp_path):
     _one_phase(tmp_path, OTHER_MACHINE, tolerance="{rel: 0.01}")
     problems = outputs.check(tmp_path, fresh=True, echo=lambda *a: None)
-    assert len(problems) == 1 and "beyond its tolerance" in problems[0] and "1 vs 1.02" in problems[0]
+    assert len(problems) == 1 and "beyond its tolerance" in problems[0] and "1.00 vs 1.02" in problems[0]
 
 
 def test_claim_tests_run_on_the_fresh_outputs_of_another_machine(tmp_path):

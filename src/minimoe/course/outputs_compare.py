@@ -5,8 +5,9 @@ gives the same bits, and `just docs-outputs --check` compares the text exactly. 
 arithmetic differs, training turns last-bit differences into other counts, so each number is compared
 within the tolerance its output states in outputs.yaml:
 
-    tolerance: {rel: 0.05, abs: 0.002}                every number: |a - b| <= rel * max(|a|, |b|) + abs
-    tolerance: {rel: 0.05, "^step=": {rel: 1, abs: 60, words: true}}
+    tolerance: {rel: 0.05, abs: 0.002, counts: 2}    every number: |a - b| <= rel * max(|a|, |b|) + abs,
+                                                      or + counts for a whole number (dead experts, tokens)
+    tolerance: {rel: 0.05, "^step=": {rel: 1, counts: 60, words: true}}
                                                       lines matching a regex get their own; `words: true`
                                                       lets their words differ too (the worst layer's name
                                                       in a step line), and a differing number of such lines
@@ -35,11 +36,21 @@ NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 @dataclass(frozen=True)
 class Rule:
     rel: float = 0.0
-    abs: float = 0.0
+    abs: float = 0.0  # slack for a number with a decimal point (a loss, a share)
+    counts: float = 0.0  # slack for a whole number (a count of experts or tokens); default: abs
     words: bool = False  # the line's words may differ too (and how many such lines there are)
 
-    def allows(self, a: float, b: float) -> bool:
-        return abs(a - b) <= self.rel * max(abs(a), abs(b)) + self.abs
+    def slack(self, a: str, b: str) -> float:
+        return (self.counts or self.abs) if not any(c in a + b for c in ".eE") else self.abs
+
+    def allows(self, a: str, b: str) -> bool:
+        x, y = float(a), float(b)
+        return abs(x - y) <= self.rel * max(abs(x), abs(y)) + self.slack(a, b)
+
+    def relative_part(self, a: str, b: str) -> float:
+        """|a - b| / max(|a|, |b|) where the absolute slack alone would not have allowed it, else 0."""
+        x, y = float(a), float(b)
+        return abs(x - y) / max(abs(x), abs(y)) if abs(x - y) > self.slack(a, b) else 0.0
 
 
 EXACT = Rule()
@@ -62,10 +73,11 @@ class Tolerance:
 def _rule(d, where: str) -> Rule:
     if isinstance(d, (int, float)) and not isinstance(d, bool):
         return Rule(rel=float(d))
-    if not isinstance(d, dict) or set(d) - {"rel", "abs", "words"}:
-        raise CourseError(f"{where}: a tolerance is a number (relative) or {{rel: R, abs: A, words: true}}")
+    if not isinstance(d, dict) or set(d) - {"rel", "abs", "counts", "words"}:
+        raise CourseError(f"{where}: a tolerance is a number (relative) or {{rel: R, abs: A, counts: C, words: true}}")
     try:
-        return Rule(float(d.get("rel", 0)), float(d.get("abs", 0)), bool(d.get("words", False)))
+        return Rule(float(d.get("rel", 0)), float(d.get("abs", 0)), float(d.get("counts", 0)),
+                    bool(d.get("words", False)))
     except (TypeError, ValueError):
         raise CourseError(f"{where}: rel and abs must be numbers") from None
 
@@ -76,7 +88,7 @@ def parse_tolerance(d, where: str) -> Tolerance:
         return Tolerance()
     if not isinstance(d, dict):
         return Tolerance(_rule(d, where))
-    base = {k: v for k, v in d.items() if k in ("rel", "abs", "words")}
+    base = {k: v for k, v in d.items() if k in ("rel", "abs", "counts", "words")}
     lines = []
     for pattern, r in ((k, v) for k, v in d.items() if k not in base):
         try:
@@ -91,7 +103,7 @@ class Comparison:
     """What comparing one output found: the differences beyond tolerance, and how close the rest came."""
     problems: list[str] = field(default_factory=list)
     numbers: int = 0  # numbers compared
-    worst: float = 0.0  # the largest relative difference among the numbers found within tolerance
+    worst: float = 0.0  # the largest relative difference allowed (beyond the absolute slack) among its numbers
     worst_at: str = ""
 
 
@@ -124,16 +136,17 @@ def compare(saved: str, fresh: str, tol: Tolerance | Rule) -> Comparison:
         if rule == EXACT or len(nx) != len(ny) or (_shape(x) != _shape(y) and not rule.words):
             out.problems.append(f"page: {x}\nrun:  {y}")
             continue
-        bad = [(p, q) for p, q in zip(map(float, nx), map(float, ny)) if not rule.allows(p, q)]
+        bad = [(p, q) for p, q in zip(nx, ny) if not rule.allows(p, q)]
         out.numbers += len(nx)
         if bad:
             p, q = bad[0]
-            out.problems.append(f"page: {x}\nrun:  {y}\n({p:g} vs {q:g}: beyond rel {rule.rel:g}, abs {rule.abs:g})")
+            out.problems.append(f"page: {x}\nrun:  {y}\n({p} vs {q}: beyond rel {rule.rel:g}, abs {rule.abs:g}, "
+                                f"counts {rule.counts or rule.abs:g})")
             continue
-        for p, q in zip(map(float, nx), map(float, ny)):
-            d = abs(p - q) / max(abs(p), abs(q)) if p != q else 0.0
+        for p, q in zip(nx, ny):
+            d = rule.relative_part(p, q)
             if d > out.worst:
-                out.worst, out.worst_at = d, f"{p:g} vs {q:g} in: {y.strip()[:100]}"
+                out.worst, out.worst_at = d, f"{p} vs {q} in: {y.strip()[:100]}"
     return out
 
 
