@@ -107,8 +107,10 @@ class Comparison:
     worst_at: str = ""
 
 
-def _shape(line: str) -> list[str]:
-    return NUMBER_RE.sub("#", line).split()
+def _shape(line: str) -> str:
+    """A line's words with its numbers taken out and its spacing ignored (a number's width moves the
+    columns after it: `( 9)` and `(21)` have the same shape)."""
+    return re.sub(r"\s+", "", NUMBER_RE.sub("#", line))
 
 
 def compare(saved: str, fresh: str, tol: Tolerance | Rule) -> Comparison:
