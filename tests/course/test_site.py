@@ -188,7 +188,8 @@ def test_nav_discovers_every_phase_folder_and_its_pages(staged):
         assert {"Hunt blind": f"{d}/hunt.md"} in items and {"Print this phase": f"{d}/print.md"} in items
         guided = next(i["Guided breaks"] for i in items if isinstance(i, dict) and "Guided breaks" in i)
         ids = [b.id for b in load_catalog(ROOT).values() if b.lab and b.lab.startswith(d + "/")]
-        assert guided[0] == f"{d}/breaks/index.md" and sorted(list(g)[0] for g in guided[1:]) == [f"Break {i}" for i in ids]
+        assert guided[0] == f"{d}/breaks/index.md"
+        assert sorted(list(g)[0] for g in guided[1:]) == [f"Break {i}" for i in ids]
         assert es[title] == md.title_of((folder / "README.es.md").read_text(encoding="utf-8"), "")
     assert es["Hunt blind"] == "Caza a ciegas" and es["Labs"] == "Laboratorios"
     assert {"Theory": ["docs/theory/routing-math.md", "docs/theory/parameters.md"]} in nav
@@ -207,7 +208,8 @@ def test_a_phase_readme_and_lab00_name_no_break(page):
     found = []
     for b in load_catalog(ROOT).values():
         found += [f"id {b.id}" for _ in re.finditer(rf"(?<![\w-]){re.escape(b.id)}(?![\w-])", text)]
-        found += [f"title {b.t('title', lang)!r}" for lang in ("en", "es") if b.t("title", lang).lower() in text.lower()]
+        found += [f"title {b.t('title', lang)!r}" for lang in ("en", "es")
+                  if b.t("title", lang).lower() in text.lower()]
     found += [f"link {m.group(0)}" for m in re.finditer(r"\]\([^)]*breaks/[^)]*\)", text)]
     specs = {s.name: s for s in outputs.load_specs(ROOT)}
     found += [f"the output of break {specs[n].brk} ({n})" for n in outputs.page_blocks(ROOT / page) if specs[n].brk]
@@ -233,6 +235,21 @@ def test_seed_means_a_random_seed_only(page):
     prose = "\n".join(ln for ln in text.splitlines() if not ln.startswith(("    ", "$ ", "seed ")))
     found = [m.group(0) for m in SOURCE_AS_SEED.finditer(md.CODE_SPAN_RE.sub("", prose))]
     assert not found, f"{page}: 'seed' for a source document: {found}"
+
+
+def _yaml_example(text: str) -> list[str]:
+    block = re.search(r"^```yaml\n(.*?)^```", text, re.S | re.M)
+    return [ln.strip() for ln in (block.group(1) if block else "").splitlines()
+            if re.match(r"\s+(concept|hint_\d|fix_diff):", ln) and '"..."' not in ln]
+
+
+@pytest.mark.parametrize("page", [p for p in _english_pages() if "/breaks/" in p])
+def test_spanish_notes_example_is_translated(page):
+    """A guided page's notes example (concept, hints, fix) is written in the page's language."""
+    en = _yaml_example((ROOT / page).read_text(encoding="utf-8"))
+    es = _yaml_example((ROOT / md.es_name(page)).read_text(encoding="utf-8"))
+    same = [ln for ln in es if ln in en and not (ln.startswith("fix_diff:") and re.search(r"[=(]|self\.", ln))]  # code
+    assert not same, f"{md.es_name(page)}: notes example lines left in English: {same}"
 
 
 # ---------------------------------------------------------------- each phase's generated pages

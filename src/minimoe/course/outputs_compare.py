@@ -163,6 +163,7 @@ def run_claims(root: Path, phase: str, fresh_dir: Path) -> list[str]:
                            "-rf", "--no-header"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
     if proc.returncode == 0:
         return []
-    failed = [ln for ln in proc.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))] or proc.stdout.splitlines()[-5:]
+    lines = proc.stdout.splitlines()
+    failed = [ln for ln in lines if ln.startswith(("FAILED", "ERROR"))] or lines[-5:]
     return [f"phase {phase}: a claim test fails on the fresh outputs (a sentence the run here does not bear out): {f}"
             for f in failed]

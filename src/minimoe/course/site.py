@@ -38,7 +38,8 @@ from .catalog import CourseError, load_catalog, repo_root
 from .site_markdown import MOVED, SWITCH_RE, Linker, es_name, is_es, title_of
 
 ASSETS = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".css")
-STAGE_ENV, URL_ENV, OFFLINE_ENV = "MINIMOE_SITE_STAGE", "MINIMOE_SITE_URL", "MINIMOE_SITE_OFFLINE"  # read by mkdocs.yml and site_hooks.py
+# read by mkdocs.yml (the address) and site_hooks.py (where to stage, whether to build the offline copy)
+STAGE_ENV, URL_ENV, OFFLINE_ENV = "MINIMOE_SITE_STAGE", "MINIMOE_SITE_URL", "MINIMOE_SITE_OFFLINE"
 OFFLINE_DIR = "build/site-offline"
 
 # nav sections after the labs: (title en, title es, pages or a folder with the order of its known pages)

@@ -41,7 +41,8 @@ SELF_ANCHOR_RE = re.compile(r"\]\(#([^)\s]+)\)")
 
 T = {
     "en": {
-        "overview": "Overview", "hunt_nav": "Hunt blind", "guided_nav": "Guided breaks", "print_nav": "Print this phase",
+        "overview": "Overview", "hunt_nav": "Hunt blind", "guided_nav": "Guided breaks",
+        "print_nav": "Print this phase",
         "break_nav": "Break {id}",
         "spoiler": "Spoiler: the break itself (open only once you have found it, or on a guided read)",
         "hunt_title": "Phase {n}: hunt a break blind",
@@ -84,7 +85,8 @@ T = {
         "pages_text": "[overview]({readme}) · [hunt blind]({hunt}) · [guided breaks]({guided}) · [print]({print})",
     },
     "es": {
-        "overview": "Resumen", "hunt_nav": "Caza a ciegas", "guided_nav": "Breaks guiados", "print_nav": "Imprimir la fase",
+        "overview": "Resumen", "hunt_nav": "Caza a ciegas", "guided_nav": "Breaks guiados",
+        "print_nav": "Imprimir la fase",
         "break_nav": "Break {id}",
         "spoiler": "Spoiler: el break en sí (ábrelo solo cuando lo hayas encontrado, o en una lectura guiada)",
         "hunt_title": "Fase {n}: caza un break a ciegas",
@@ -93,7 +95,8 @@ T = {
                       "y qué vigilar; no nombra ningún break. No abras las páginas de los breaks guiados ni el "
                       "catálogo de breaks mientras cazas: dan la respuesta.",
         "start": "Empieza", "start_text": "Tu instructor activa el break, o lo activas tú:",
-        "start_cmt": "un break al azar de la fase {n}, sin nombre", "status_cmt": "dice que hay un break a ciegas, no cuál",
+        "start_cmt": "un break al azar de la fase {n}, sin nombre",
+        "status_cmt": "dice que hay un break a ciegas, no cuál",
         "run": "Ejecuta y compara con el modelo sano",
         "run_text": "Ejecuta lo que ejecuta el lab 00 y compara cada número con la ejecución sana de su página y "
                     "con los rangos sanos del [resumen de la fase]({readme}). Ejecútalo más de una vez, o con "
@@ -125,7 +128,8 @@ T = {
         "objectives": "Objetivos", "prerequisites": "Requisitos previos", "time": "Tiempo previsto",
         "order": "Breaks, en orden", "pages": "Páginas",
         "order_text": "{ids} (sus títulos, que los delatan, están en la página de [breaks guiados]({guided}))",
-        "pages_text": "[resumen]({readme}) · [caza a ciegas]({hunt}) · [breaks guiados]({guided}) · [imprimir]({print})",
+        "pages_text": "[resumen]({readme}) · [caza a ciegas]({hunt}) · [breaks guiados]({guided}) · "
+                      "[imprimir]({print})",
     },
 }
 
@@ -300,7 +304,8 @@ def print_page(root: Path, ph: Phase, lang: str, staged: dict[str, str], relink)
     for p in parts:
         p = es_name(p) if lang == "es" and es_name(p) in staged else p
         out.append(print_part(relink(staged[p], p, dest), p, dest))
-    out += ['<div class="minimoe-part"></div>', "", f"## {t['print_spoilers']}", "", f"!!! warning \"{t['print_spoilers']}\"",
+    out += ['<div class="minimoe-part"></div>', "", f"## {t['print_spoilers']}", "",
+            f"!!! warning \"{t['print_spoilers']}\"",
             f"    {t['print_spoilers_text']}", ""]
     for b in ph.breaks:
         if b.lab:
