@@ -134,6 +134,7 @@ def test_a_phase_made_here_is_compared_exactly(tmp_path):
     assert "compared exactly" in said[-1]
 
 
+@pytest.mark.slow
 def test_the_numerics_fingerprint_is_repeatable_and_tracks_the_cpu_kernels():
     import subprocess
     import sys

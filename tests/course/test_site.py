@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import html.parser
 import http.server
 import json
 import os
@@ -16,6 +17,9 @@ import re
 import shutil
 import tempfile
 import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -370,38 +374,129 @@ def test_a_recorded_benchmark_shows_its_tables_and_plot(tmp_path):
         assert "12.5 ms  1.50x" in text and "loop: one call took 3.0 s" in text and "](bench.png)" in text
 
 
-# ---------------------------------------------------------------- the build and a browser
+# ---------------------------------------------------------------- the build and a browser (slow)
 
-@pytest.fixture(scope="session")
-def built_site(tmp_path_factory):
-    """The site, built once per test session (shared by the xdist workers through a lock)."""
+SITE_URL = "https://example.org/course/minimoe/"  # the site is built for a subpath, as a project page is
+MOUNT = "/course/minimoe/"
+LAB = "labs/phase-36-routing-and-balance/breaks/36-01/"
+
+
+def _shared_build(tmp_path_factory, name: str, **kwargs) -> tuple[int, Path]:
+    """A site build made once per test session (shared by the xdist workers through a lock)."""
     base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "minimoe-site"
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / f"minimoe-{name}"
     shared.mkdir(exist_ok=True)
     with open(shared / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         done = shared / "result.json"
         if not done.is_file():
-            rc = site.build(ROOT, strict=True, stage_dir=shared / "site-src", site_dir=shared / "site")
+            rc = site.build(ROOT, strict=True, stage_dir=shared / "site-src", site_dir=shared / "site", **kwargs)
             done.write_text(json.dumps({"rc": rc}))
         rc = json.loads(done.read_text())["rc"]
     return rc, shared / "site"
 
 
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory):
+    return _shared_build(tmp_path_factory, "site", site_url=SITE_URL)
+
+
+@pytest.mark.slow
 def test_mkdocs_build_strict_succeeds(built_site):
     rc, out = built_site
     assert rc == 0, "mkdocs build --strict failed: run `just docs` to see the warnings"
-    for page in ("index.html", "es/index.html", "labs/phase-36-routing-and-balance/index.html",
-                 "labs/phase-36-routing-and-balance/36-01-zeroed-aux-loss/index.html",
-                 "es/labs/phase-36-routing-and-balance/36-01-zeroed-aux-loss/index.html",
-                 "docs/reference/breaks/index.html", "es/docs/theory/routing-math/index.html"):
+    for page in ("index.html", "es/index.html", "labs/phase-36-routing-and-balance/index.html", LAB + "index.html",
+                 "es/" + LAB + "index.html", "labs/phase-36-routing-and-balance/hunt/index.html",
+                 "labs/phase-36-routing-and-balance/print/index.html", "docs/syllabus/index.html",
+                 "es/docs/glossary/index.html", "docs/reference/breaks/index.html",
+                 "es/docs/theory/routing-math/index.html", "404.html", "es/404.html"):
         assert (out / page).is_file(), f"the site has no {page}"
     for lang, index in (("en", out / "search"), ("es", out / "es" / "search")):
         data = json.loads((index / "search_index.json").read_text())
         assert data["config"]["lang"] == [lang] and data["docs"], f"{index}: not one language's index"
         assert not any(d["location"].startswith("es/") for d in data["docs"])  # es/'s own index is relative to es/
-    for page in ("404.html", "es/404.html"):
-        assert (out / page).is_file(), f"the site has no {page}"
+        assert not any("/print/" in d["location"] for d in data["docs"])  # a print view repeats its phase
+    assert '<html lang="es"' in (out / "es" / "404.html").read_text() and "Página no encontrada" in \
+        (out / "es" / "404.html").read_text()
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for k, v in attrs:
+            if v and ((tag == "a" and k == "href") or (k == "src") or (tag == "link" and k == "href")):
+                self.links.append(v)
+
+
+def _serve(root: Path, mount: str = "/"):
+    """An HTTP server for `root` at the path `mount`, as a project page is hosted (anything else is a 404)."""
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def translate_path(self, path):
+            if not path.startswith(mount):
+                return str(root / "__not_here__")
+            return super().translate_path("/" + path[len(mount):])
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}{mount}"
+
+
+SITE_DIR: list[Path] = []  # the served build, for the crawl to list its pages
+
+
+@pytest.fixture()
+def served(built_site):
+    rc, out = built_site
+    if rc != 0:
+        pytest.fail("the site did not build; see test_mkdocs_build_strict_succeeds")
+    SITE_DIR[:] = [out]
+    server, url = _serve(out, MOUNT)
+    yield url
+    server.shutdown()
+
+
+@pytest.mark.slow
+def test_a_site_under_a_subpath_has_no_broken_link_asset_or_sitemap_address(served):
+    """Crawl every page from both home pages and the 404 pages: each link, image, stylesheet and script
+    inside the site must answer; every sitemap address must be under the site's address and answer."""
+    base = urllib.parse.urlsplit(served)
+    seen, broken, queue = set(), [], [served, served + "es/", served + "404.html", served + "es/404.html"]
+    while queue:
+        url = queue.pop()
+        if url in seen:
+            continue
+        seen.add(url)
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                kind, body = r.headers.get_content_type(), r.read()
+        except urllib.error.HTTPError as e:
+            broken.append(f"{url} ({e.code})")
+            continue
+        if kind != "text/html":
+            continue
+        parser = _Links()
+        parser.feed(body.decode("utf-8"))
+        for link in parser.links:
+            target = urllib.parse.urljoin(url, link).split("#")[0]
+            parts = urllib.parse.urlsplit(target)
+            if parts.scheme in ("http", "https") and parts.netloc == base.netloc:
+                assert parts.path.startswith(base.path), f"{url} links outside the site's path: {link}"
+                queue.append(target)
+    assert not broken, f"broken links or assets under {MOUNT}: {broken[:10]}"
+    pages = {served + p.relative_to(built).as_posix().removesuffix("index.html") for built in [SITE_DIR[0]]
+             for p in built.rglob("*.html")}
+    assert pages <= seen, f"pages no link leads to: {sorted(pages - seen)[:10]}"
+    sitemap = urllib.request.urlopen(served + "sitemap.xml", timeout=10).read().decode()
+    locs = re.findall(r"<loc>([^<]+)</loc>", sitemap) + re.findall(r'hreflang="\w+" href="([^"]+)"', sitemap)
+    assert locs and all(loc.startswith(SITE_URL) for loc in locs), [x for x in locs if not x.startswith(SITE_URL)][:5]
+    for loc in set(locs):
+        urllib.request.urlopen(served + loc[len(SITE_URL):], timeout=10).close()  # raises on a 404
 
 
 @pytest.fixture(scope="module")
@@ -418,7 +513,7 @@ def browser():
     profile = tempfile.mkdtemp(prefix="minimoe-chromium-")
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", "--window-size=1280,1000"):
+                 "--allow-file-access-from-files", f"--user-data-dir={profile}", "--window-size=1280,1000"):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
     driver.set_page_load_timeout(30)
@@ -427,27 +522,11 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
-@pytest.fixture()
-def served(built_site):
-    rc, out = built_site
-    if rc != 0:
-        pytest.fail("the site did not build; see test_mkdocs_build_strict_succeeds")
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(out)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-
-
+@pytest.mark.slow
 def test_browser_language_switcher_and_hint_box(browser, served, tmp_path_factory):
     from selenium.webdriver.common.by import By
 
     shots = tmp_path_factory.mktemp("site-screenshots")
-    lab = "labs/phase-36-routing-and-balance/36-01-zeroed-aux-loss/"
 
     def switcher(lang: str) -> str:
         links = browser.find_elements(By.CSS_SELECTOR, f"a.md-select__link[hreflang='{lang}']")
@@ -460,25 +539,85 @@ def test_browser_language_switcher_and_hint_box(browser, served, tmp_path_factor
     assert switcher("es") == served + "es/"
 
     browser.get(served + "es/")
-    browser.save_screenshot(str(shots / "home-es.png"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Empieza aquí"
     assert switcher("en") == served
 
-    browser.get(served + lab)
-    assert switcher("es") == served + "es/" + lab
+    browser.get(served + LAB)
+    assert switcher("es") == served + "es/" + LAB
     boxes = browser.find_elements(By.CSS_SELECTOR, "article details")
-    assert len(boxes) >= 3, "the lab page has no hint boxes"
-    box = boxes[0]
+    spoiler, hints = boxes[0], [b for b in boxes if b.text.startswith("Hint")]
+    assert "Spoiler" in spoiler.text and not spoiler.get_attribute("open"), "the diff is not in a closed box"
+    assert len(hints) >= 3, "the lab page has no hint boxes"
+    box = hints[0]
     assert not box.get_attribute("open")
     summary = box.find_element(By.TAG_NAME, "summary")
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", summary)
     summary.click()
     browser.save_screenshot(str(shots / "lab-en-hint-open.png"))
     assert box.get_attribute("open") is not None, "clicking the hint box did not open it"
-    assert box.text.startswith("Hint 1")
 
-    browser.get(served + "es/" + lab)
-    browser.save_screenshot(str(shots / "lab-es.png"))
-    assert switcher("en") == served + lab
-    assert browser.find_element(By.CSS_SELECTOR, "article details summary").text == "Pista 1"
+    browser.get(served + "es/" + LAB)
+    assert switcher("en") == served + LAB
+    assert any(s.text == "Pista 1" for s in browser.find_elements(By.CSS_SELECTOR, "article details summary"))
+    print(f"screenshots: {shots}")
+
+
+def _search(browser, url: str, query: str) -> list[str]:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(url)
+    field = browser.find_element(By.CSS_SELECTOR, "input.md-search__input")
+    field.click()
+    field.send_keys(query)
+    WebDriverWait(browser, 20).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, ".md-search-result__item a.md-search-result__link"))
+    return [a.get_attribute("href") for a in
+            browser.find_elements(By.CSS_SELECTOR, ".md-search-result__item a.md-search-result__link")]
+
+
+@pytest.mark.slow
+def test_search_finds_only_the_current_languages_pages(browser, served):
+    english = _search(browser, served + "labs/phase-36-routing-and-balance/", "aux loss")
+    assert english and not any("/es/" in h for h in english), english[:5]
+    spanish = _search(browser, served + "es/labs/phase-36-routing-and-balance/", "aux loss")
+    assert spanish and all(h.startswith(served + "es/") for h in spanish), spanish[:5]
+
+
+@pytest.mark.slow
+def test_the_offline_copy_reads_from_disk(browser, tmp_path_factory):
+    """`just docs --offline`: opened from file://, the links lead to pages, not to folder listings."""
+    from selenium.webdriver.common.by import By
+
+    rc, out = _shared_build(tmp_path_factory, "offline", offline=True)
+    assert rc == 0
+    browser.get((out / "index.html").as_uri())
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Start here"
+    link = browser.find_element(By.CSS_SELECTOR, "article a[href$='00-moe-on-the-grammar-tutor.html']")
+    browser.get(link.get_attribute("href"))
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Lab 00")
+    assert not browser.find_elements(By.CSS_SELECTOR, ".md-search")[0].is_displayed()
+
+
+@pytest.mark.slow
+def test_screenshots_of_the_performance_page_and_the_syllabus(browser, served, tmp_path_factory):
+    """Not a check of looks: screenshots to look at (the path is printed), at a laptop's and a phone's width.
+    What it asserts: the benchmark's tables and the syllabus fit the text column at 1280 px."""
+    from selenium.webdriver.common.by import By
+
+    shots = tmp_path_factory.mktemp("site-screenshots-widths")
+    for width in (1280, 390):
+        browser.set_window_size(width, 1000)
+        for page in ("docs/performance/", "docs/syllabus/"):
+            browser.get(served + page)
+            height = browser.execute_script("return document.documentElement.scrollHeight")
+            browser.set_window_size(width, min(height, 8000))
+            browser.save_screenshot(str(shots / f"{page.strip('/').replace('/', '_')}-{width}.png"))
+            if width == 1280:
+                column = browser.find_element(By.CSS_SELECTOR, "article").rect
+                for table in browser.find_elements(By.CSS_SELECTOR, "article table"):
+                    right = table.rect["x"] + table.rect["width"]
+                    assert right <= column["x"] + column["width"] + 1, f"{page}: a table runs past the text"
+            browser.set_window_size(width, 1000)
+    browser.set_window_size(1280, 1000)
     print(f"screenshots: {shots}")

@@ -107,7 +107,7 @@ def on_pre_template(template, template_name, config):
 
 def _search_in_spanish(html: str) -> str:
     """Point a Spanish page's search (the theme fetches `<base>/search/search_index.json`) at es/."""
-    return CONFIG_BASE_RE.sub(lambda m: m.group(1) + m.group(2).rstrip("/") + "/es" + m.group(3), html, count=1)
+    return CONFIG_BASE_RE.sub(lambda m: m.group(1) + m.group(2).rstrip("/") + "/es/" + m.group(3), html, count=1)
 
 
 def on_post_page(output, page, config):
