@@ -1,6 +1,7 @@
 """Lab outputs cannot go stale: pages show the saved outputs, and a fresh run reproduces them: exactly on
 the machine that recorded them, within each output's stated tolerance on any other."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -142,10 +143,30 @@ def test_the_numerics_fingerprint_is_repeatable_and_tracks_the_cpu_kernels():
     import torch
 
     here = numerics.fingerprint()
-    assert numerics.fingerprint() == here
+    assert dict(numerics._fingerprint.__wrapped__()) == here  # computed again, not the cached value
     if torch.backends.cpu.get_cpu_capability() != "AVX512":
         pytest.skip("needs an AVX-512 CPU to compare with its AVX2 kernels")
     code = "from minimoe.course import numerics; print(numerics.fingerprint()['hash'])"
     env = {**__import__("os").environ, "ATEN_CPU_CAPABILITY": "avx2"}
     avx2 = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert avx2.stdout.strip() != here["hash"]
+
+
+def test_every_lab00_shows_a_figure_its_run_made():
+    """Each phase's lab 00 shows its key result as a plot made by the run behind its numbers: an image in
+    outputs/ that an outputs.yaml entry copies from its run (`image:`) or draws from its text (`plot:`)."""
+    made = {s.png.relative_to(ROOT).as_posix() for s in outputs.load_specs(ROOT) if s.image or s.plot}
+    for page in sorted(ROOT.glob("labs/phase-*/00-*.md")):
+        figures = re.findall(r"!\[[^\]]*\]\((outputs/[^)]+\.png)\)", page.read_text(encoding="utf-8"))
+        assert figures, f"{page.relative_to(ROOT)} shows no figure"
+        for f in figures:
+            path = (page.parent / f).relative_to(ROOT).as_posix()
+            assert path in made and (ROOT / path).is_file(), f"{page.name}: {f} is not made by a run"
+
+
+def test_each_plot_reads_its_saved_output(tmp_path):
+    from minimoe.course import outputs_plots
+
+    for s in (s for s in outputs.load_specs(ROOT) if s.plot):
+        outputs_plots.draw(s.plot, s.txt.read_text(encoding="utf-8"), tmp_path / f"{s.name}.png")
+        assert (tmp_path / f"{s.name}.png").stat().st_size > 10_000

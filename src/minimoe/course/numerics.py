@@ -19,6 +19,7 @@ phase's claim tests on the fresh outputs (outputs_compare.py).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -75,7 +76,13 @@ def _steps(D: int, E: int, K: int, F: int, threads: int, h) -> None:
 
 
 def fingerprint() -> dict:
-    """{"hash": ..., "cpu": ..., "torch": ...}: what this machine's float arithmetic makes of _steps (seconds)."""
+    """{"hash": ..., "cpu": ..., "torch": ...}: what this machine's float arithmetic makes of _steps (seconds
+    the first time; a process's arithmetic does not change, so later calls reuse it)."""
+    return dict(_fingerprint())
+
+
+@functools.cache
+def _fingerprint() -> tuple:
     import torch
 
     threads = torch.get_num_threads()
@@ -86,8 +93,8 @@ def fingerprint() -> dict:
                 _steps(*shape, threads=n, h=h)
     finally:
         torch.set_num_threads(threads)
-    return {"hash": h.hexdigest()[:16], "cpu": f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()}",
-            "torch": torch.__version__}
+    return (("hash", h.hexdigest()[:16]), ("cpu", f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()}"),
+            ("torch", torch.__version__))
 
 
 def record(phase_dir: Path, fp: dict) -> None:

@@ -7,6 +7,7 @@ Each phase folder has an outputs.yaml listing the runs its pages show:
       break: 36-01                      (optional) switched on first, in a scratch copy
       lines: "^step=|^val_loss"         (optional) keep only the lines matching this regex
       image: runs/latest/load.png       (optional) a file the run writes, copied to outputs/<name>.png
+      plot: dashboard                   (optional) outputs/<name>.png drawn from the run's text (outputs_plots.py)
       long: true                        (optional) the run takes minutes: CI's slow tests skip it
       tolerance: {rel: 0.05, abs: 0.01} (optional) how far each number may move on a machine with other
                                         float arithmetic (outputs_compare.py); default rel 0.05, abs 0.001
@@ -46,7 +47,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import numerics
+from . import numerics, outputs_plots
 from .catalog import CourseError, load_catalog, safe_yaml
 from .outputs_compare import EXACT, Tolerance, compare, parse_tolerance, run_claims
 from .switch import atomic_write, scratch_copy, switch_on
@@ -68,6 +69,11 @@ class OutputSpec:
     timeout: int = 900
     long: bool = False  # minutes of CPU: re-run by `just docs-outputs --check`, not by CI
     tolerance: Tolerance = field(default_factory=Tolerance)  # on a machine with other float arithmetic
+    plot: str | None = None  # a kind of outputs_plots.py: outputs/<name>.png drawn from the text
+
+    @property
+    def png(self) -> Path:
+        return self.phase_dir / "outputs" / f"{self.name}.png"
 
     @property
     def txt(self) -> Path:
@@ -86,7 +92,8 @@ def load_specs(root: Path, phase: int | None = None) -> list[OutputSpec]:
                 raise CourseError(f"outputs file {f}: entry {i + 1} needs 'name' and 'command'")
             specs.append(OutputSpec(d["name"], d["command"], pdir, d.get("break"), d.get("lines"),
                                     d.get("image"), int(d.get("timeout", 900)), bool(d.get("long", False)),
-                                    parse_tolerance(d.get("tolerance"), f"outputs file {f}: {d['name']}")))
+                                    parse_tolerance(d.get("tolerance"), f"outputs file {f}: {d['name']}"),
+                                    d.get("plot")))
     names = [s.name for s in specs]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
@@ -117,7 +124,7 @@ def run_spec(root: Path, spec: OutputSpec, cache: Path, keep_image: bool = True)
         text = f"$ just {spec.command}\n" + "\n".join(lines).strip("\n") + "\n"
         image = None
         if keep_image and spec.image and (tmp / spec.image).is_file():
-            image = spec.phase_dir / "outputs" / f"{spec.name}.png"
+            image = spec.png
             shutil.copy2(tmp / spec.image, image)
         return text, image
     finally:
@@ -184,6 +191,8 @@ def generate(root: Path, phase: int | None = None, only: str | None = None, echo
             echo(f"  {time.perf_counter() - t0:.0f} s")
             s.txt.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(s.txt, text.encode("utf-8"))
+            if s.plot:
+                outputs_plots.draw(s.plot, text, s.png)
     for d in dirs:
         numerics.record(d, here)
     every = load_specs(root)
