@@ -3,22 +3,28 @@
 The labs live once, in labs/; docs/ holds the pages that are not labs. `stage()` copies both into
 build/site-src/ (git-ignored), mirroring the repository's layout so that a relative link written
 for GitHub (`../../docs/theory/routing-math.md`) works on the site unchanged (site_markdown.py
-rebases the few that must change), and adds what is generated (site_pages.py, site_bench.py):
+rebases the few that must change), and adds what is generated (site_pages.py, site_phases.py,
+site_bench.py):
 
   index.md, index.es.md         the home page: docs/index.md, its links rebased to the new place
-  labs/phase-*/NN-MM-*.md       each break page gains a "Hints" section from its catalog entry
+  labs/phase-*/breaks/NN-MM.md  each guided break page: its diff in a spoiler box, a "Hints" section
+  labs/phase-*/hunt.md          each phase's blind hunt; breaks/index.md its guided list; print.md
+                                its print view (site_phases.py, from the phase's syllabus.yaml)
+  docs/syllabus.md's marker     every phase's objectives, prerequisites, time and breaks
   docs/reference/cli.md         the recipes and every command's --help
   docs/reference/breaks.md      the break catalog, with the hint ladders
   docs/index.md's phase table   the phases that have pages, each with its breaks
   docs/performance/index.md     the recorded benchmark's tables (or a note that there is none yet)
 
 It drops the pages' own "**English** · [Español](…)" line (the site has a language switcher) and
-writes build/mkdocs.yml: the repository's mkdocs.yml plus the navigation, discovered from the
-folders, so phases appear on the site as soon as their labs/phase-NN-* folder exists.
+returns the navigation, discovered from the folders, so phases appear on the site as soon as their
+labs/phase-NN-* folder has a README.md (and a syllabus.yaml). mkdocs runs this through the hooks in
+mkdocs.yml (site_hooks.py), so `mkdocs build` and `mkdocs serve` stage the site themselves.
 
-    python -m minimoe.course.site build [--no-strict]   stage, then mkdocs build --strict -> site/
-    python -m minimoe.course.site serve [--port N]      stage and serve; re-stage when a page changes
-    python -m minimoe.course.site stage                 only assemble build/site-src and build/mkdocs.yml
+    python -m minimoe.course.site build [--no-strict] [--site-url URL] [--offline]
+                                                        mkdocs build --strict -> site/ (or build/site-offline/)
+    python -m minimoe.course.site serve [--port N]      mkdocs serve; it rebuilds when a page changes
+    python -m minimoe.course.site stage                 only assemble build/site-src
     python -m minimoe.course.site record-bench          copy runs/bench/bench.{json,png} into docs/performance/
 """
 
@@ -33,7 +39,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import site_bench, site_pages, site_phases
+from . import site_bench, site_pages, site_phases, site_print
 from .catalog import CourseError, load_catalog, repo_root
 from .site_markdown import MOVED, SWITCH_RE, Linker, es_name, is_es, title_of
 
@@ -106,13 +112,9 @@ def stage_pages(root: Path) -> Staged:
     for g, text in generated.items():
         staged.pages[g] = linker.relink(text, g, g)
     for dest, (ph, lang) in prints.items():  # made last: a print view is the phase's staged pages
-        staged.pages[dest] = site_phases.print_page(root, ph, lang, staged.pages, linker.relink)
-    staged.nav = site_phases_nav(root, all_phases)
+        staged.pages[dest] = site_print.print_page(root, ph, lang, staged.pages, linker.relink)
+    staged.nav = [{ph.title(root, "en"): site_phases.nav_items(root, ph)} for ph in all_phases]
     return staged
-
-
-def site_phases_nav(root: Path, all_phases: list) -> list:
-    return [{ph.title(root, "en"): site_phases.nav_items(root, ph)} for ph in all_phases]
 
 
 def nav(pages: dict[str, str], phase_items: list | None = None) -> tuple[list, dict[str, str]]:

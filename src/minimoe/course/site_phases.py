@@ -16,8 +16,7 @@ From these the site makes, in English and Spanish:
 
   labs/<phase>/hunt.md          a blind hunt: what to run and watch, the detectors, `just hint`
   labs/<phase>/breaks/index.md  the guided breaks: each break's id, title and page (spoilers)
-  labs/<phase>/print.md         the phase on one page for paper: overview, lab 00, the blind hunt,
-                                then the guided breaks, every collapsed box open
+  labs/<phase>/print.md         the phase on one page for paper (site_print.py)
   docs/syllabus.md's marker      <!-- syllabus -->: every phase's objectives, prerequisites, time, the
                                 order of its breaks and its pages
 
@@ -33,11 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import Break, CourseError, safe_yaml
-from .site_markdown import FENCE_RE, es_name, is_es, title_of
+from .site_markdown import es_name, is_es, title_of
 
 SPOILER_RE = re.compile(r"^<!-- spoiler -->\n(.*?)^<!-- /spoiler -->\n?", re.S | re.M)
-BOX_RE = re.compile(r"^(\s*)\?\?\?\+? ", re.M)
-SELF_ANCHOR_RE = re.compile(r"\]\(#([^)\s]+)\)")
 
 T = {
     "en": {
@@ -271,47 +268,6 @@ def fill_syllabus(text: str, root: Path, all_phases: list[Phase], lang: str, src
     if SYLLABUS_MARK not in text:
         return text
     return text.replace(SYLLABUS_MARK, syllabus_section(root, all_phases, lang, src))
-
-
-def _demote(text: str) -> str:
-    """Every heading one level down (# -> ##), outside fenced code."""
-    out, fenced = [], False
-    for line in text.splitlines():
-        if FENCE_RE.match(line):
-            fenced = not fenced
-        elif not fenced and re.match(r"^#{1,5} ", line):
-            line = "#" + line
-        out.append(line)
-    return "\n".join(out)
-
-
-def print_part(text: str, page: str, dest: str) -> str:
-    """A staged page as a part of the print view at `dest`: headings one level down, boxes open, links to
-    its own anchors sent to the page itself, a page break before it."""
-    text = BOX_RE.sub(lambda m: m.group(1) + "!!! ", text)
-    own = posixpath.relpath(page, posixpath.dirname(dest))
-    text = SELF_ANCHOR_RE.sub(lambda m: f"]({own}#{m.group(1)})", text)
-    return '<div class="minimoe-part"></div>\n\n' + _demote(text).strip("\n") + "\n"
-
-
-def print_page(root: Path, ph: Phase, lang: str, staged: dict[str, str], relink) -> str:
-    """The phase on one page. `relink(text, src, dest)` rebases a staged page's links to the print page."""
-    t = T[lang]
-    dest = ph.path("print.md", lang)
-    parts = [ph.path("README.md")] + ph.labs(root) + [ph.path("hunt.md")]
-    out = ["---", "search:", "  exclude: true", "---", "",
-           f"# {t['print_title'].format(phase=ph.title(root, lang))}", "", t["print_intro"], ""]
-    for p in parts:
-        p = es_name(p) if lang == "es" and es_name(p) in staged else p
-        out.append(print_part(relink(staged[p], p, dest), p, dest))
-    out += ['<div class="minimoe-part"></div>', "", f"## {t['print_spoilers']}", "",
-            f"!!! warning \"{t['print_spoilers']}\"",
-            f"    {t['print_spoilers_text']}", ""]
-    for b in ph.breaks:
-        if b.lab:
-            p = es_name(b.lab) if lang == "es" and es_name(b.lab) in staged else b.lab
-            out.append(print_part(relink(staged[p], p, dest), p, dest))
-    return "\n".join(out)
 
 
 def nav_items(root: Path, ph: Phase) -> list:
