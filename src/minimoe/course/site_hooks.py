@@ -37,7 +37,6 @@ except ImportError as e:  # pragma: no cover - a broken environment
                       "run `just setup`, then `just docs`") from None
 
 log = logging.getLogger("mkdocs.hooks.minimoe")
-STAGE_ENV, OFFLINE_ENV = "MINIMOE_SITE_STAGE", "MINIMOE_SITE_OFFLINE"
 CONFIG_BASE_RE = re.compile(r'(<script id="__config" type="application/json">\{[^<]*?"base": ")([^"]*)(")')
 OFFLINE_CSS = "docs/stylesheets/offline.css"
 _staged: dict = {}  # the last staging: its sources' fingerprint, navigation and Spanish titles
@@ -57,7 +56,7 @@ def _language(config) -> str:
 @event_priority(100)  # before mkdocs-static-i18n reads the navigation and the search plugin its languages
 def on_config(config):
     root = Path(config.config_file_path).resolve().parent
-    stage_dir = Path(os.environ.get(STAGE_ENV) or root / "build" / "site-src").resolve()
+    stage_dir = Path(os.environ.get(site.STAGE_ENV) or root / "build" / "site-src").resolve()
     key = (site.sources_fingerprint(root), str(stage_dir))
     if _staged.get("key") != key:
         try:
@@ -73,7 +72,7 @@ def on_config(config):
     for lang in i18n.config.languages if i18n else ():
         if lang.locale == "es":
             lang.nav_translations = _staged["es"]
-    if os.environ.get(OFFLINE_ENV) and OFFLINE_CSS not in config.extra_css:
+    if os.environ.get(site.OFFLINE_ENV) and OFFLINE_CSS not in config.extra_css:
         config.use_directory_urls = False  # file:// has no index.html for a folder: link the .html files
         config.extra_css.append(OFFLINE_CSS)  # hides the search box: a browser runs no search worker from file://
     return config
