@@ -1,13 +1,15 @@
-"""What the phase 37 pages say in words must hold in the saved outputs they show.
+"""What the phase 37 pages say in words must hold in the outputs they show.
 
 The outputs themselves are checked against fresh runs (tests/course/test_outputs.py); these tests
-check the sentences written around them.
+check the sentences written around them. `dashboard`, `seeds` and `body` read an output (a fresh run of
+it, where `just docs-outputs --check` runs these tests on another machine's outputs); `quoted` reads the
+page's own saved text, for a number a sentence quotes.
 """
 
 import re
 from pathlib import Path
 
-from minimoe.course.outputs import parse_table, read_output
+from minimoe.course.outputs_read import parse_table, read_output, saved_output
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW_RE = re.compile(r"^\s*(?P<name>\S.*?)\s+(?P<tok>[\d,]+)\s+(?P<v0>[\d.]+)->(?P<v1>[\d.]+)\s+"
@@ -16,10 +18,10 @@ ROW_RE = re.compile(r"^\s*(?P<name>\S.*?)\s+(?P<tok>[\d,]+)\s+(?P<v0>[\d.]+)->(?
                     r"(?P<d0>\d+)->(?P<d1>\d+)\s+(?P<col>\S+)$")
 
 
-def dashboard(name: str) -> dict[str, dict]:
-    """The super4096 table of a saved output, by row name (E=64, no balancing, ...)."""
+def dashboard(name: str, text: str | None = None) -> dict[str, dict]:
+    """The super4096 table of an output, by row name (E=64, no balancing, ...)."""
     rows = {}
-    for line in read_output(ROOT, name).splitlines():
+    for line in (text if text is not None else read_output(ROOT, name)).splitlines():
         m = ROW_RE.match(line)
         if m:
             d = m.groupdict()
@@ -29,8 +31,14 @@ def dashboard(name: str) -> dict[str, dict]:
     return rows
 
 
-def seeds(name: str) -> list[dict]:
-    return [r for r in parse_table(read_output(ROOT, name), "seed") if isinstance(r["seed"], float)]
+def seeds(name: str, text: str | None = None) -> list[dict]:
+    text = text if text is not None else read_output(ROOT, name)
+    return [r for r in parse_table(text, "seed") if isinstance(r["seed"], float)]
+
+
+def quoted(name: str):
+    """The page's own text of an output: what a sentence quotes."""
+    return saved_output(ROOT, name)
 
 
 def body(name: str) -> list[str]:
@@ -40,13 +48,25 @@ def body(name: str) -> list[str]:
 def test_ladder_loss_improves_while_routing_shrinks():
     rows = dashboard("37-00-ladder")
     order = ["E=64", "E=256", "E=1024", "E=4096"]
-    assert rows["E=4096"]["v1"] < rows["E=64"]["v1"]  # loss better at E=4096
+    losses = [rows[e]["v1"] for e in order]
+    assert losses == sorted(losses, reverse=True)  # README: the loss gets worse as E falls
     dead = [rows[e]["d1"] for e in order]
-    assert dead == sorted(dead) and rows["E=64"]["d1"] <= 2 and rows["E=4096"]["d1"] > 7000  # "almost none"
+    assert dead == sorted(dead) and rows["E=64"]["d1"] <= 5 and rows["E=4096"]["d1"] > 7000  # "almost none"
     share = [rows[e]["e1"] / int(e[2:]) for e in order]
     assert share == sorted(share, reverse=True)
+    cv = [rows[e]["c1"] for e in order]
+    assert cv == sorted(cv)  # Step 5: lowering E lowers the CV
     for r in rows.values():
         assert r["col"] == "never/never" and r["v1"] < r["v0"] and r["ml"] < 0.07
+
+
+def test_ladder_numbers_the_pages_quote():
+    """README: "1.767 at E = 64, 1.537 at E = 4096"; lab 00, Step 2: "(1 of 128)", "about 200 of 4096",
+    Step 3: dead "to about 7,200", Step 5: CV "from about 540% to about 70%"."""
+    rows = dashboard("", quoted("37-00-ladder"))
+    assert (rows["E=64"]["v1"], rows["E=4096"]["v1"]) == (1.767, 1.537)
+    assert rows["E=64"]["d1"] == 1 and abs(rows["E=4096"]["e1"] - 200) <= 10 and abs(rows["E=4096"]["d1"] - 7200) <= 100
+    assert abs(rows["E=4096"]["c1"] - 540) <= 15 and abs(rows["E=64"]["c1"] - 70) <= 5
 
 
 def test_imbalance_is_not_sampling_and_is_there_at_init():
@@ -60,13 +80,26 @@ def test_falsifier_arms_as_described():
         rows = dashboard(name)
         none, small, aux, bias = (rows[k] for k in ("no balancing", "aux 1e-4", "aux 0.01", "aux-free bias 0.01"))
         assert none["d1"] > none["d0"] and none["e1"] < none["e0"] and none["v1"] < none["v0"]
-        assert aux["e1"] >= 2 * none["e1"]
+        assert aux["e1"] >= 2 * none["e1"]  # "more than twice as high"
         assert aux["v1"] == min(r["v1"] for r in rows.values())
         assert bias["d1"] == min(r["d1"] for r in rows.values())
         assert bias["v1"] == max(r["v1"] for r in rows.values())
         assert all(r["col"] == "never/never" and r["ml"] < 0.07 for r in rows.values())
-    big = dashboard("37-00-falsify-4096")
-    assert big["aux 1e-4"]["e1"] > big["no balancing"]["e1"]
+        # aux 1e-4 "helps a little at both E, and 0.01 a lot"
+        assert small["e1"] > none["e1"] and small["c1"] < none["c1"]
+        assert aux["e1"] - none["e1"] > 2 * (small["e1"] - none["e1"])
+    # Step 5: without balancing, lowering E lowers the CV too
+    assert dashboard("37-00-falsify-4096")["no balancing"]["c1"] > dashboard("37-00-falsify")["no balancing"]["c1"]
+
+
+def test_falsifier_numbers_the_pages_quote():
+    """Lab 00, Step 4: E_eff "from 59 to 70 at E = 1024 and from 65 to 88 at E = 4096", the mean CV "from
+    420% to 402% and from 850% to 722%"; Step 5: "850% at E = 4096 and 420% at E = 1024"."""
+    at1024, at4096 = dashboard("", quoted("37-00-falsify")), dashboard("", quoted("37-00-falsify-4096"))
+    assert (at1024["no balancing"]["e1"], at1024["aux 1e-4"]["e1"]) == (59, 70)
+    assert (at4096["no balancing"]["e1"], at4096["aux 1e-4"]["e1"]) == (65, 88)
+    assert (at1024["no balancing"]["c1"], at1024["aux 1e-4"]["c1"]) == (420, 402)
+    assert (at4096["no balancing"]["c1"], at4096["aux 1e-4"]["c1"]) == (850, 722)
 
 
 def test_small_preset_marker_fires_only_at_e16():
@@ -80,8 +113,18 @@ def test_detector_ranges_separate_at_150_dead():
     assert len(pristine) == len(flipped) == len(unused) == 10
     assert max(r["dead"] for r in pristine) < 150 < min(r["dead"] for r in unused + flipped)
     assert min(r["dead"] for r in flipped) > max(r["dead"] for r in unused)
-    healthy, broken = max(r["dead"] for r in pristine), min(r["dead"] for r in unused + flipped)
-    assert (150 - healthy, broken - 150) == (94, 178)  # README: "150 sits 94 above ... and 178 below"
+    assert max(r["max_load"] for r in flipped) < 0.9 / 7  # 37-01: "no expert takes a seventh of them"
+
+
+def test_detector_margins_the_pages_quote():
+    """README: "150 sits 85 above the largest healthy count"; 37-01: the smallest count is 407, 257 below;
+    37-02: 328, 178 below; 37-01: the busiest expert takes "at most 0.11" over the ten seeds."""
+    healthy = max(r["dead"] for r in seeds("", quoted("37-margins-pristine")))
+    flipped, unused = (seeds("", quoted(n)) for n in ("37-margins-01", "37-margins-02"))
+    assert 150 - healthy == 85
+    assert (min(r["dead"] for r in flipped), min(r["dead"] for r in flipped) - 150) == (407, 257)
+    assert (min(r["dead"] for r in unused), min(r["dead"] for r in unused) - 150) == (328, 178)
+    assert max(r["max_load"] for r in flipped) <= 0.11
 
 
 def test_bias_never_used_is_identical_to_no_bias():

@@ -1,13 +1,15 @@
-"""What the phase 40 pages say in words must hold in the saved outputs they show.
+"""What the phase 40 pages say in words must hold in the outputs they show.
 
 The outputs themselves are checked against fresh runs (`just docs-outputs --check`); these tests
-check the sentences written around them.
+check the sentences written around them. `out` reads an output (a fresh run of it, where the check
+runs these tests on another machine's outputs); `saved_output` the page's own text, for a number a
+sentence quotes.
 """
 
 import re
 from pathlib import Path
 
-from minimoe.course.outputs import parse_table, read_output
+from minimoe.course.outputs_read import parse_table, read_output, saved_output
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,3 +69,47 @@ def test_the_router_share_of_moe64_p_active():
     router = num(re.search(r"^router\s+([\d,]+)", text, re.M).group(1))
     active = num(re.search(r"^P_active\s+([\d,]+)", text, re.M).group(1))
     assert round(100 * router / active) == 14  # "14% of the MoE-64's"
+
+
+def audit(name, text=None) -> list[dict]:
+    """The rows of `just experiment fair --audit`: its shape column has spaces, so read the gaps from the end."""
+    text = text if text is not None else out(name)
+    rows = []
+    for line in text.splitlines():
+        cells = line.split()
+        if cells and cells[0].isdigit() and len(cells) > 3:
+            rows.append({"seed": int(cells[0]), "active_gap": cells[-2], "budget_gap": cells[-1]})
+    return rows
+
+
+def test_healthy_audit_gaps_are_zero():
+    rows = audit("40-00-audit")
+    assert len(rows) == 10 and all(num(r["active_gap"]) == 0 and num(r["budget_gap"]) == 0 for r in rows)
+
+
+def test_40_03_turns_both_detectors_red_and_its_page_names_both():
+    """40-03 turns red the P_active detector and, through the activeDN budgets, the contract detector;
+    the page names both test files."""
+    text = out("40-03-test")
+    assert "test_param_counts.py::test_p_active_matches_the_modules" in text
+    assert "test_contracts.py::test_fair_budgets_follow_the_declared_contract" in text and "2 failed" in text
+    assert all(num(r["active_gap"]) < 0 and num(r["budget_gap"]) > 0 for r in audit("40-03-audit"))
+    for page in ("40-03.md", "40-03.es.md"):
+        source = (ROOT / "labs/phase-40-fair-comparisons/breaks" / page).read_text(encoding="utf-8")
+        assert "just test tests/phase40/test_param_counts.py tests/phase40/test_contracts.py" in source
+
+
+def test_no_block_ends_with_the_recipe_just_echoed():
+    for name in ("40-01-params", "40-03-params"):
+        assert not re.search(r"^(python3? -m |error: recipe )", out(name), re.M)
+
+
+def test_break_pages_quote_their_margins():
+    """40-01: smallest active_gap 144, budget_gap 12,428; 40-02: active_gap 0, budget_gap 782,952;
+    40-03: 48 and 16,570."""
+    def smallest(name, col):
+        gaps = [abs(num(r[col])) for r in audit("", saved_output(ROOT, name))]
+        return min((g for g in gaps if g), default=0)
+    assert (smallest("40-01-audit", "active_gap"), smallest("40-01-audit", "budget_gap")) == (144, 12428)
+    assert (smallest("40-02-audit", "active_gap"), smallest("40-02-audit", "budget_gap")) == (0, 782952)
+    assert (smallest("40-03-audit", "active_gap"), smallest("40-03-audit", "budget_gap")) == (48, 16570)

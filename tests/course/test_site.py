@@ -1,11 +1,15 @@
 """The course site: both languages have the same pages, headings and outputs; the site shows the
-saved outputs and the hint ladders; it builds with mkdocs --strict; and in a headless browser the
-language switcher leads to the other language and a hint box opens when clicked."""
+saved outputs and the hint ladders; a phase's README and lab 00 (what a handout ships) name no break,
+and each phase gets its blind-hunt, guided-breaks and print pages and a syllabus entry; it builds with
+mkdocs --strict (slow); and in a headless browser (slow) the language switcher leads to the other
+language, a hint box opens when clicked, search finds only the current language's pages, and a build
+under a subpath has no broken link, asset or sitemap address."""
 
 from __future__ import annotations
 
 import fcntl
 import functools
+import html.parser
 import http.server
 import json
 import os
@@ -13,12 +17,15 @@ import re
 import shutil
 import tempfile
 import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from minimoe.course import outputs, site, site_bench, site_pages
+from minimoe.course import outputs, site, site_bench, site_pages, site_phases
 from minimoe.course import site_markdown as md
 from minimoe.course.catalog import load_catalog
 
@@ -31,7 +38,7 @@ ONE_LANGUAGE_ONLY: set[str] = set()
 
 def _pages(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for base in ("labs", "docs") for p in (root / base).rglob("*.md")
-                  if "breaks" not in p.parts and "outputs" not in p.parts)
+                  if "outputs" not in p.parts)
 
 
 def _english_pages() -> list[str]:
@@ -148,7 +155,7 @@ def test_home_page_is_docs_index_with_its_links_rebased(staged):
     assert "](docs/theory/routing-math.md)" in home
     assert "](labs/phase-36-routing-and-balance/00-moe-on-the-grammar-tutor.md)" in home
     assert "docs/index.md" not in staged.pages and "index.es.md" in staged.pages
-    assert "<!-- phases -->" not in home and "36-01" in home
+    assert "<!-- phases -->" not in home and "labs/phase-36-routing-and-balance/README.md" in home
 
 
 def test_language_switch_lines_are_left_to_the_site_switcher(staged):
@@ -171,21 +178,150 @@ def test_links_are_rebased_and_pending_phases_shown_as_text():
     assert "`[not a link](x.md)`" in out and "[web](https://example.org)" in out
 
 
-def test_nav_discovers_every_phase_folder():
-    pages = {p: f"# {p}\n" for p in ("index.md", "docs/theory/routing-math.md", "docs/theory/parameters.md")}
-    for phase, title_en, title_es in ((36, "Phase 36 — A", "Fase 36 — A"), (37, "Phase 37 — B", "Fase 37 — B")):
-        d = f"labs/phase-{phase}-x"
-        pages[f"{d}/README.md"], pages[f"{d}/README.es.md"] = f"# {title_en}\n", f"# {title_es}\n"
-        pages[f"{d}/00-lab.md"] = pages[f"{d}/{phase}-01-break.md"] = "# page\n"
-    nav, es = site.nav(pages)
+def test_nav_discovers_every_phase_folder_and_its_pages(staged):
+    nav, es = site.nav(staged.pages, staged.nav)
+    assert nav[0] == {"Start here": ["index.md", "docs/syllabus.md", "docs/glossary.md"]}
     labs = next(item["Labs"] for item in nav if isinstance(item, dict) and "Labs" in item)
-    assert labs == [{"Phase 36 — A": ["labs/phase-36-x/README.md", "labs/phase-36-x/00-lab.md",
-                                      "labs/phase-36-x/36-01-break.md"]},
-                    {"Phase 37 — B": ["labs/phase-37-x/README.md", "labs/phase-37-x/00-lab.md",
-                                      "labs/phase-37-x/37-01-break.md"]}]
-    assert es["Phase 37 — B"] == "Fase 37 — B" and es["Labs"] == "Laboratorios"
-    assert nav[0] == {"Start here": "index.md"}
+    folders = sorted((p for p in ROOT.glob("labs/phase-*") if (p / "README.md").is_file()),
+                     key=lambda p: int(p.name.split("-")[1]))
+    assert len(labs) == len(folders)
+    for (title, items), folder in zip((next(iter(d.items())) for d in labs), folders):
+        d = f"labs/{folder.name}"
+        assert title == md.title_of((folder / "README.md").read_text(encoding="utf-8"), "")
+        assert items[0] == {"Overview": f"{d}/README.md"} and f"{d}/00-" in items[1]
+        assert {"Hunt blind": f"{d}/hunt.md"} in items and {"Print this phase": f"{d}/print.md"} in items
+        guided = next(i["Guided breaks"] for i in items if isinstance(i, dict) and "Guided breaks" in i)
+        ids = [b.id for b in load_catalog(ROOT).values() if b.lab and b.lab.startswith(d + "/")]
+        assert guided[0] == f"{d}/breaks/index.md"
+        assert sorted(list(g)[0] for g in guided[1:]) == [f"Break {i}" for i in ids]
+        assert es[title] == md.title_of((folder / "README.es.md").read_text(encoding="utf-8"), "")
+    assert es["Hunt blind"] == "Caza a ciegas" and es["Labs"] == "Laboratorios"
     assert {"Theory": ["docs/theory/routing-math.md", "docs/theory/parameters.md"]} in nav
+
+
+# ---------------------------------------------------------------- what a handout ships names no break
+
+def _handout_pages() -> list[Path]:
+    """A phase's README and lab 00, both languages: what a classroom handout ships."""
+    return sorted(p for p in ROOT.glob("labs/phase-*/*.md") if p.name.startswith(("README", "00-")))
+
+
+@pytest.mark.parametrize("page", [p.relative_to(ROOT).as_posix() for p in _handout_pages()])
+def test_a_phase_readme_and_lab00_name_no_break(page):
+    text = (ROOT / page).read_text(encoding="utf-8")
+    found = []
+    for b in load_catalog(ROOT).values():
+        found += [f"id {b.id}" for _ in re.finditer(rf"(?<![\w-]){re.escape(b.id)}(?![\w-])", text)]
+        found += [f"title {b.t('title', lang)!r}" for lang in ("en", "es")
+                  if b.t("title", lang).lower() in text.lower()]
+    found += [f"link {m.group(0)}" for m in re.finditer(r"\]\([^)]*breaks/[^)]*\)", text)]
+    specs = {s.name: s for s in outputs.load_specs(ROOT)}
+    found += [f"the output of break {specs[n].brk} ({n})" for n in outputs.page_blocks(ROOT / page) if specs[n].brk]
+    assert not found, f"{page} gives a break away: {found}"
+
+
+@pytest.mark.parametrize("page", [p.relative_to(ROOT).as_posix() for p in _handout_pages() if "/00-" in p.as_posix()])
+def test_lab00_lists_what_you_will_do_for_every_step(page):
+    text = (ROOT / page).read_text(encoding="utf-8")
+    steps = [t for level, t in md.headings(text) if level == 2 and re.match(r"(Step|Paso) \d+ ", t)]
+    intro = text.split("\n## ", 2)[1]  # the "What you'll do" section
+    items = re.findall(r"^\d+\. ", intro, re.M)
+    assert len(items) == len(steps), f"{page}: 'What you'll do' lists {len(items)} items for {len(steps)} steps"
+
+
+SOURCE_AS_SEED = re.compile(r"\b(the seed|seed \d{3}|seed's|la semilla(?! aleatoria| \d)|semilla \d{3})\b", re.I)
+
+
+@pytest.mark.parametrize("page", _pages(ROOT))
+def test_seed_means_a_random_seed_only(page):
+    """The five source documents are named as source notes or by title, never "the seed"."""
+    text = md.outside_code((ROOT / page).read_text(encoding="utf-8"), lambda part: part)
+    prose = "\n".join(ln for ln in text.splitlines() if not ln.startswith(("    ", "$ ", "seed ")))
+    found = [m.group(0) for m in SOURCE_AS_SEED.finditer(md.CODE_SPAN_RE.sub("", prose))]
+    assert not found, f"{page}: 'seed' for a source document: {found}"
+
+
+def _yaml_example(text: str) -> list[str]:
+    block = re.search(r"^```yaml\n(.*?)^```", text, re.S | re.M)
+    return [ln.strip() for ln in (block.group(1) if block else "").splitlines()
+            if re.match(r"\s+(concept|hint_\d|fix_diff):", ln) and '"..."' not in ln]
+
+
+@pytest.mark.parametrize("page", [p for p in _english_pages() if "/breaks/" in p])
+def test_spanish_notes_example_is_translated(page):
+    """A guided page's notes example (concept, hints, fix) is written in the page's language."""
+    en = _yaml_example((ROOT / page).read_text(encoding="utf-8"))
+    es = _yaml_example((ROOT / md.es_name(page)).read_text(encoding="utf-8"))
+    same = [ln for ln in es if ln in en and not (ln.startswith("fix_diff:") and re.search(r"[=(]|self\.", ln))]  # code
+    assert not same, f"{md.es_name(page)}: notes example lines left in English: {same}"
+
+
+# ---------------------------------------------------------------- each phase's generated pages
+
+def test_guided_pages_hide_the_diff_in_a_spoiler_box(staged):
+    for b in load_catalog(ROOT).values():
+        if not b.lab:
+            continue
+        for page, lang in ((b.lab, "en"), (md.es_name(b.lab), "es")):
+            source = (ROOT / page).read_text(encoding="utf-8")
+            spoiler = re.search(r"^<!-- spoiler -->\n(.*?)^<!-- /spoiler -->", source, re.S | re.M)
+            assert spoiler, f"{page}: no <!-- spoiler --> ... <!-- /spoiler --> around the break's diff"
+            outside = source.replace(spoiler.group(0), "")
+            assert b.new.strip() not in outside, f"{page}: the broken line shows outside the spoiler box"
+            assert f'??? danger "{site_phases.T[lang]["spoiler"]}"' in staged.pages[page]
+
+
+def test_each_phase_has_a_blind_hunt_page_that_names_no_break(staged):
+    catalog = load_catalog(ROOT)
+    for ph in site_phases.phases(ROOT, catalog):
+        for lang in ("en", "es"):
+            text = staged.pages[ph.path("hunt.md", lang)]
+            assert f"just break blind {ph.number}" in text and "just hint" in text
+            assert f"just test tests/phase{ph.number}" in text
+            for c in ph.syllabus["hunt"]["run"]:
+                assert f"just {c}" in text
+            for b in catalog.values():
+                assert b.id not in text and b.t("title", lang) not in text, f"{ph.folder} hunt page names {b.id}"
+
+
+def test_each_phase_has_a_guided_list_and_a_print_view(staged):
+    for ph in site_phases.phases(ROOT, load_catalog(ROOT)):
+        for lang in ("en", "es"):
+            guided = staged.pages[ph.path("breaks/index.md", lang)]
+            printed = staged.pages[ph.path("print.md", lang)]
+            assert printed.startswith("---\nsearch:\n  exclude: true\n---")
+            assert "??? " not in printed  # every collapsed box is open on paper
+            for b in ph.breaks:
+                assert f"| {b.id} | " in guided and b.t("title", lang).replace("|", "\\|") in guided
+                if b.lab:
+                    assert b.t("title", lang) in printed
+            spoilers = printed.index(site_phases.T[lang]["print_spoilers"])
+            assert all(printed.index(b.t("title", lang)) > spoilers for b in ph.breaks if b.lab)
+
+
+def test_the_syllabus_lists_every_phase_with_its_breaks_in_order(staged):
+    catalog = load_catalog(ROOT)
+    for lang, page in (("en", "docs/syllabus.md"), ("es", "docs/syllabus.es.md")):
+        text = staged.pages[page]
+        assert site_phases.SYLLABUS_MARK not in text
+        for ph in site_phases.phases(ROOT, catalog):
+            assert f"## {ph.title(ROOT, lang)}" in text
+            assert all(o in text for o in ph.syllabus["objectives"][lang]) and ph.syllabus["time"][lang] in text
+            assert " → ".join(f"`{b.id}`" for b in ph.breaks) in text
+    home = staged.pages["index.md"]
+    assert "](docs/syllabus.md)" in home and "](docs/glossary.md)" in home
+
+
+def test_a_phase_without_a_syllabus_is_refused_with_what_it_needs(tmp_path):
+    from minimoe.course.catalog import CourseError
+
+    (tmp_path / "labs" / "phase-41-x").mkdir(parents=True)
+    (tmp_path / "labs" / "phase-41-x" / "README.md").write_text("# Phase 41\n")
+    with pytest.raises(CourseError, match="syllabus.yaml is missing"):
+        site_phases.phases(tmp_path, {})
+    (tmp_path / "labs" / "phase-41-x" / "syllabus.yaml").write_text("objectives: {en: [a]}\n")
+    with pytest.raises(CourseError, match="'objectives' needs English and Spanish"):
+        site_phases.phases(tmp_path, {})
 
 
 def test_telemetry_page_names_every_field(tmp_path):
@@ -238,37 +374,129 @@ def test_a_recorded_benchmark_shows_its_tables_and_plot(tmp_path):
         assert "12.5 ms  1.50x" in text and "loop: one call took 3.0 s" in text and "](bench.png)" in text
 
 
-# ---------------------------------------------------------------- the build and a browser
+# ---------------------------------------------------------------- the build and a browser (slow)
 
-@pytest.fixture(scope="session")
-def built_site(tmp_path_factory):
-    """The site, built once per test session (shared by the xdist workers through a lock)."""
+SITE_URL = "https://example.org/course/minimoe/"  # the site is built for a subpath, as a project page is
+MOUNT = "/course/minimoe/"
+LAB = "labs/phase-36-routing-and-balance/breaks/36-01/"
+
+
+def _shared_build(tmp_path_factory, name: str, **kwargs) -> tuple[int, Path]:
+    """A site build made once per test session (shared by the xdist workers through a lock)."""
     base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "minimoe-site"
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / f"minimoe-{name}"
     shared.mkdir(exist_ok=True)
     with open(shared / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         done = shared / "result.json"
         if not done.is_file():
-            rc = site.build(ROOT, strict=True, build_dir=shared / "build", site_dir=shared / "site",
-                            echo=lambda *a: None)
+            rc = site.build(ROOT, strict=True, stage_dir=shared / "site-src", site_dir=shared / "site", **kwargs)
             done.write_text(json.dumps({"rc": rc}))
         rc = json.loads(done.read_text())["rc"]
     return rc, shared / "site"
 
 
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory):
+    return _shared_build(tmp_path_factory, "site", site_url=SITE_URL)
+
+
+@pytest.mark.slow
 def test_mkdocs_build_strict_succeeds(built_site):
     rc, out = built_site
     assert rc == 0, "mkdocs build --strict failed: run `just docs` to see the warnings"
-    for page in ("index.html", "es/index.html", "labs/phase-36-routing-and-balance/index.html",
-                 "labs/phase-36-routing-and-balance/36-01-zeroed-aux-loss/index.html",
-                 "es/labs/phase-36-routing-and-balance/36-01-zeroed-aux-loss/index.html",
-                 "docs/reference/breaks/index.html", "es/docs/theory/routing-math/index.html"):
+    for page in ("index.html", "es/index.html", "labs/phase-36-routing-and-balance/index.html", LAB + "index.html",
+                 "es/" + LAB + "index.html", "labs/phase-36-routing-and-balance/hunt/index.html",
+                 "labs/phase-36-routing-and-balance/print/index.html", "docs/syllabus/index.html",
+                 "es/docs/glossary/index.html", "docs/reference/breaks/index.html",
+                 "es/docs/theory/routing-math/index.html", "404.html", "es/404.html"):
         assert (out / page).is_file(), f"the site has no {page}"
-    index = json.loads((out / "search" / "search_index.json").read_text())
-    assert set(index["config"]["lang"]) >= {"en", "es"}
-    locations = {d["location"] for d in index["docs"]}
-    assert any(loc.startswith("es/") for loc in locations) and any(not loc.startswith("es/") for loc in locations)
+    for lang, index in (("en", out / "search"), ("es", out / "es" / "search")):
+        data = json.loads((index / "search_index.json").read_text())
+        assert data["config"]["lang"] == [lang] and data["docs"], f"{index}: not one language's index"
+        assert not any(d["location"].startswith("es/") for d in data["docs"])  # es/'s own index is relative to es/
+        assert not any("/print/" in d["location"] for d in data["docs"])  # a print view repeats its phase
+    assert '<html lang="es"' in (out / "es" / "404.html").read_text() and "Página no encontrada" in \
+        (out / "es" / "404.html").read_text()
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for k, v in attrs:
+            if v and ((tag == "a" and k == "href") or (k == "src") or (tag == "link" and k == "href")):
+                self.links.append(v)
+
+
+def _serve(root: Path, mount: str = "/"):
+    """An HTTP server for `root` at the path `mount`, as a project page is hosted (anything else is a 404)."""
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def translate_path(self, path):
+            if not path.startswith(mount):
+                return str(root / "__not_here__")
+            return super().translate_path("/" + path[len(mount):])
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}{mount}"
+
+
+SITE_DIR: list[Path] = []  # the served build, for the crawl to list its pages
+
+
+@pytest.fixture()
+def served(built_site):
+    rc, out = built_site
+    if rc != 0:
+        pytest.fail("the site did not build; see test_mkdocs_build_strict_succeeds")
+    SITE_DIR[:] = [out]
+    server, url = _serve(out, MOUNT)
+    yield url
+    server.shutdown()
+
+
+@pytest.mark.slow
+def test_a_site_under_a_subpath_has_no_broken_link_asset_or_sitemap_address(served):
+    """Crawl every page from both home pages and the 404 pages: each link, image, stylesheet and script
+    inside the site must answer; every sitemap address must be under the site's address and answer."""
+    base = urllib.parse.urlsplit(served)
+    seen, broken, queue = set(), [], [served, served + "es/", served + "404.html", served + "es/404.html"]
+    while queue:
+        url = queue.pop()
+        if url in seen:
+            continue
+        seen.add(url)
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                kind, body = r.headers.get_content_type(), r.read()
+        except urllib.error.HTTPError as e:
+            broken.append(f"{url} ({e.code})")
+            continue
+        if kind != "text/html":
+            continue
+        parser = _Links()
+        parser.feed(body.decode("utf-8"))
+        for link in parser.links:
+            target = urllib.parse.urljoin(url, link).split("#")[0]
+            parts = urllib.parse.urlsplit(target)
+            if parts.scheme in ("http", "https") and parts.netloc == base.netloc:
+                assert parts.path.startswith(base.path), f"{url} links outside the site's path: {link}"
+                queue.append(target)
+    assert not broken, f"broken links or assets under {MOUNT}: {broken[:10]}"
+    pages = {served + p.relative_to(built).as_posix().removesuffix("index.html") for built in [SITE_DIR[0]]
+             for p in built.rglob("*.html")}
+    assert pages <= seen, f"pages no link leads to: {sorted(pages - seen)[:10]}"
+    sitemap = urllib.request.urlopen(served + "sitemap.xml", timeout=10).read().decode()
+    locs = re.findall(r"<loc>([^<]+)</loc>", sitemap) + re.findall(r'hreflang="\w+" href="([^"]+)"', sitemap)
+    assert locs and all(loc.startswith(SITE_URL) for loc in locs), [x for x in locs if not x.startswith(SITE_URL)][:5]
+    for loc in set(locs):
+        urllib.request.urlopen(served + loc[len(SITE_URL):], timeout=10).close()  # raises on a 404
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +513,7 @@ def browser():
     profile = tempfile.mkdtemp(prefix="minimoe-chromium-")
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", "--window-size=1280,1000"):
+                 "--allow-file-access-from-files", f"--user-data-dir={profile}", "--window-size=1280,1000"):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
     driver.set_page_load_timeout(30)
@@ -294,27 +522,11 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
-@pytest.fixture()
-def served(built_site):
-    rc, out = built_site
-    if rc != 0:
-        pytest.fail("the site did not build; see test_mkdocs_build_strict_succeeds")
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(out)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-
-
+@pytest.mark.slow
 def test_browser_language_switcher_and_hint_box(browser, served, tmp_path_factory):
     from selenium.webdriver.common.by import By
 
     shots = tmp_path_factory.mktemp("site-screenshots")
-    lab = "labs/phase-36-routing-and-balance/36-01-zeroed-aux-loss/"
 
     def switcher(lang: str) -> str:
         links = browser.find_elements(By.CSS_SELECTOR, f"a.md-select__link[hreflang='{lang}']")
@@ -327,25 +539,85 @@ def test_browser_language_switcher_and_hint_box(browser, served, tmp_path_factor
     assert switcher("es") == served + "es/"
 
     browser.get(served + "es/")
-    browser.save_screenshot(str(shots / "home-es.png"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Empieza aquí"
     assert switcher("en") == served
 
-    browser.get(served + lab)
-    assert switcher("es") == served + "es/" + lab
+    browser.get(served + LAB)
+    assert switcher("es") == served + "es/" + LAB
     boxes = browser.find_elements(By.CSS_SELECTOR, "article details")
-    assert len(boxes) >= 3, "the lab page has no hint boxes"
-    box = boxes[0]
+    spoiler, hints = boxes[0], [b for b in boxes if b.text.startswith("Hint")]
+    assert "Spoiler" in spoiler.text and not spoiler.get_attribute("open"), "the diff is not in a closed box"
+    assert len(hints) >= 3, "the lab page has no hint boxes"
+    box = hints[0]
     assert not box.get_attribute("open")
     summary = box.find_element(By.TAG_NAME, "summary")
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", summary)
     summary.click()
     browser.save_screenshot(str(shots / "lab-en-hint-open.png"))
     assert box.get_attribute("open") is not None, "clicking the hint box did not open it"
-    assert box.text.startswith("Hint 1")
 
-    browser.get(served + "es/" + lab)
-    browser.save_screenshot(str(shots / "lab-es.png"))
-    assert switcher("en") == served + lab
-    assert browser.find_element(By.CSS_SELECTOR, "article details summary").text == "Pista 1"
+    browser.get(served + "es/" + LAB)
+    assert switcher("en") == served + LAB
+    assert any(s.text == "Pista 1" for s in browser.find_elements(By.CSS_SELECTOR, "article details summary"))
+    print(f"screenshots: {shots}")
+
+
+def _search(browser, url: str, query: str) -> list[str]:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(url)
+    field = browser.find_element(By.CSS_SELECTOR, "input.md-search__input")
+    field.click()
+    field.send_keys(query)
+    WebDriverWait(browser, 20).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, ".md-search-result__item a.md-search-result__link"))
+    return [a.get_attribute("href") for a in
+            browser.find_elements(By.CSS_SELECTOR, ".md-search-result__item a.md-search-result__link")]
+
+
+@pytest.mark.slow
+def test_search_finds_only_the_current_languages_pages(browser, served):
+    english = _search(browser, served + "labs/phase-36-routing-and-balance/", "aux loss")
+    assert english and not any("/es/" in h for h in english), english[:5]
+    spanish = _search(browser, served + "es/labs/phase-36-routing-and-balance/", "aux loss")
+    assert spanish and all(h.startswith(served + "es/") for h in spanish), spanish[:5]
+
+
+@pytest.mark.slow
+def test_the_offline_copy_reads_from_disk(browser, tmp_path_factory):
+    """`just docs --offline`: opened from file://, the links lead to pages, not to folder listings."""
+    from selenium.webdriver.common.by import By
+
+    rc, out = _shared_build(tmp_path_factory, "offline", offline=True)
+    assert rc == 0
+    browser.get((out / "index.html").as_uri())
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Start here"
+    link = browser.find_element(By.CSS_SELECTOR, "article a[href$='00-moe-on-the-grammar-tutor.html']")
+    browser.get(link.get_attribute("href"))
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Lab 00")
+    assert not browser.find_elements(By.CSS_SELECTOR, ".md-search")[0].is_displayed()
+
+
+@pytest.mark.slow
+def test_screenshots_of_the_performance_page_and_the_syllabus(browser, served, tmp_path_factory):
+    """Not a check of looks: screenshots to look at (the path is printed), at a laptop's and a phone's width.
+    What it asserts: the benchmark's tables and the syllabus fit the text column at 1280 px."""
+    from selenium.webdriver.common.by import By
+
+    shots = tmp_path_factory.mktemp("site-screenshots-widths")
+    for width in (1280, 390):
+        browser.set_window_size(width, 1000)
+        for page in ("docs/performance/", "docs/syllabus/"):
+            browser.get(served + page)
+            height = browser.execute_script("return document.documentElement.scrollHeight")
+            browser.set_window_size(width, min(height, 8000))
+            browser.save_screenshot(str(shots / f"{page.strip('/').replace('/', '_')}-{width}.png"))
+            if width == 1280:
+                column = browser.find_element(By.CSS_SELECTOR, "article").rect
+                for table in browser.find_elements(By.CSS_SELECTOR, "article table"):
+                    right = table.rect["x"] + table.rect["width"]
+                    assert right <= column["x"] + column["width"] + 1, f"{page}: a table runs past the text"
+            browser.set_window_size(width, 1000)
+    browser.set_window_size(1280, 1000)
     print(f"screenshots: {shots}")

@@ -7,7 +7,10 @@ Each phase folder has an outputs.yaml listing the runs its pages show:
       break: 36-01                      (optional) switched on first, in a scratch copy
       lines: "^step=|^val_loss"         (optional) keep only the lines matching this regex
       image: runs/latest/load.png       (optional) a file the run writes, copied to outputs/<name>.png
+      plot: dashboard                   (optional) outputs/<name>.png drawn from the run's text (outputs_plots.py)
       long: true                        (optional) the run takes minutes: CI's slow tests skip it
+      tolerance: {rel: 0.05, abs: 0.01} (optional) how far each number may move on a machine with other
+                                        float arithmetic (outputs_compare.py); default rel 0.05, abs 0.001
 
 A page marks where a block goes:
 
@@ -20,13 +23,16 @@ touched), writes labs/<phase>/outputs/<name>.txt, and rewrites the blocks of eve
 and Spanish alike, from those files. `--check` runs the commands again and fails when any page
 shows an output that a fresh run does not reproduce. CI re-runs every output except those marked
 `long` (multi-seed sweeps that take minutes each); `just docs-outputs --check` re-runs them all,
-and the claim tests (tests/course/test_claims_phaseNN.py) check the saved text of every one. Timings are left out
+and the claim tests (tests/course/test_claims_phaseNN.py, reading outputs_read.py) check the saved text
+of every one. Timings are left out
 (lines starting `time:`, and pytest's "in 9.87s"), since no two runs agree on them.
 
-A fresh run reproduces an output only on a machine whose float arithmetic gives the same bits, so
-`just docs-outputs` also records the machine's numerics fingerprint (numerics.py) beside each
-phase's outputs, and `--check` re-runs a phase only where this machine's fingerprint agrees; where
-it does not, it says so (NOT COMPARED) instead of reporting every chaotic count as stale.
+A fresh run reproduces an output bit for bit only on a machine whose float arithmetic gives the same
+bits, so `just docs-outputs` also records the machine's numerics fingerprint (numerics.py) beside each
+phase's outputs. `--check` compares a phase recorded on this machine's arithmetic exactly; one recorded
+elsewhere it re-runs all the same, compares every number within its output's stated tolerance, and runs
+the phase's claim tests on the fresh outputs (outputs_compare.py), so that every machine compares
+something real.
 """
 
 from __future__ import annotations
@@ -38,17 +44,18 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import numerics
+from . import numerics, outputs_plots
 from .catalog import CourseError, load_catalog, safe_yaml
+from .outputs_compare import EXACT, Tolerance, compare, parse_tolerance, run_claims
 from .switch import atomic_write, scratch_copy, switch_on
 
 BLOCK_RE = re.compile(r"(<!-- output: ([\w.-]+) -->\n)(.*?)(<!-- /output -->)", re.S)
 TIMING_RE = re.compile(r"^time: ")  # lines a run prints about its own speed
 PYTEST_TIME_RE = re.compile(r" in \d+(?:\.\d+)?s\b")  # pytest's "2 failed in 9.87s": the duration is dropped
-NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
+JUST_ERROR_RE = re.compile(r"^error: recipe `[^`]+` failed on line \d+ with exit code \d+$")
 
 
 @dataclass
@@ -61,6 +68,12 @@ class OutputSpec:
     image: str | None = None
     timeout: int = 900
     long: bool = False  # minutes of CPU: re-run by `just docs-outputs --check`, not by CI
+    tolerance: Tolerance = field(default_factory=Tolerance)  # on a machine with other float arithmetic
+    plot: str | None = None  # a kind of outputs_plots.py: outputs/<name>.png drawn from the text
+
+    @property
+    def png(self) -> Path:
+        return self.phase_dir / "outputs" / f"{self.name}.png"
 
     @property
     def txt(self) -> Path:
@@ -78,7 +91,9 @@ def load_specs(root: Path, phase: int | None = None) -> list[OutputSpec]:
             if not isinstance(d, dict) or not {"name", "command"} <= set(d):
                 raise CourseError(f"outputs file {f}: entry {i + 1} needs 'name' and 'command'")
             specs.append(OutputSpec(d["name"], d["command"], pdir, d.get("break"), d.get("lines"),
-                                    d.get("image"), int(d.get("timeout", 900)), bool(d.get("long", False))))
+                                    d.get("image"), int(d.get("timeout", 900)), bool(d.get("long", False)),
+                                    parse_tolerance(d.get("tolerance"), f"outputs file {f}: {d['name']}"),
+                                    d.get("plot")))
     names = [s.name for s in specs]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
@@ -99,21 +114,37 @@ def run_spec(root: Path, spec: OutputSpec, cache: Path, keep_image: bool = True)
             switch_on(cat[spec.brk], tmp)
         env = {**os.environ, "PYTHONPATH": str(tmp / "src"), "MINIMOE_CACHE": str(cache), "COLUMNS": "400",
                "PYTHONHASHSEED": "0"}
-        env.pop("MINIMOE_GROUPED_MM", None)
-        proc = subprocess.run(["just", *shlex.split(spec.command)], cwd=tmp, env=env, capture_output=True,
-                              text=True, timeout=spec.timeout)
-        out = proc.stdout + (proc.stderr if proc.returncode else "")
+        args = ["just", *shlex.split(spec.command)]
+        proc = subprocess.run(args, cwd=tmp, env=env, capture_output=True, text=True, timeout=spec.timeout)
+        out = proc.stdout + (_program_stderr(args, tmp, env, proc.stderr) if proc.returncode else "")
         keep = re.compile(spec.lines) if spec.lines else None
         lines = [PYTEST_TIME_RE.sub("", ln.rstrip()) for ln in out.splitlines()
                  if not TIMING_RE.match(ln) and (keep is None or keep.search(ln))]
         text = f"$ just {spec.command}\n" + "\n".join(lines).strip("\n") + "\n"
         image = None
         if keep_image and spec.image and (tmp / spec.image).is_file():
-            image = spec.phase_dir / "outputs" / f"{spec.name}.png"
+            image = spec.png
             shutil.copy2(tmp / spec.image, image)
         return text, image
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _program_stderr(args: list[str], cwd: Path, env: dict, stderr: str) -> str:
+    """A failed command's stderr without what `just` itself printed: the recipe line it echoes before
+    running it (as `just --dry-run` prints it) and its closing `error: recipe ... failed` line."""
+    echoed = subprocess.run([args[0], "--dry-run", *args[1:]], cwd=cwd, env=env, capture_output=True,
+                            text=True).stderr.splitlines()
+    lines = stderr.splitlines()
+    for e in echoed:
+        if e in lines:
+            lines.remove(e)
+    return "\n".join(ln for ln in lines if not JUST_ERROR_RE.match(ln)) + "\n"
+
+
+def lab_pages(root: Path) -> list[Path]:
+    """Every lab page, English and Spanish: a phase's own pages and its break pages (breaks/*.md)."""
+    return sorted([*root.glob("labs/phase-*/*.md"), *root.glob("labs/phase-*/breaks/*.md")])
 
 
 def fill_pages(root: Path, texts: dict[str, str], known: set[str] | None = None) -> list[Path]:
@@ -121,7 +152,7 @@ def fill_pages(root: Path, texts: dict[str, str], known: set[str] | None = None)
     `known` (an outputs.yaml entry) with no text yet is left as it is; any other unknown name is an error."""
     known = set(texts) if known is None else known
     changed = []
-    for page in sorted(root.glob("labs/phase-*/*.md")):
+    for page in lab_pages(root):
         src = page.read_text(encoding="utf-8")
 
         def sub(m, page=page):
@@ -159,29 +190,13 @@ def generate(root: Path, phase: int | None = None, only: str | None = None, echo
             echo(f"  {time.perf_counter() - t0:.0f} s")
             s.txt.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(s.txt, text.encode("utf-8"))
+            if s.plot:
+                outputs_plots.draw(s.plot, text, s.png)
     for d in dirs:
         numerics.record(d, here)
     every = load_specs(root)
     texts = {s.name: s.txt.read_text(encoding="utf-8") for s in every if s.txt.is_file()}
     return fill_pages(root, texts, {s.name for s in every})
-
-
-def differences(a: str, b: str, rel: float = 0.0) -> list[str]:
-    """Lines where two outputs differ; with rel > 0, numbers within that relative tolerance count as equal."""
-    diffs = []
-    la, lb = a.splitlines(), b.splitlines()
-    if len(la) != len(lb):
-        diffs.append(f"{len(la)} lines vs {len(lb)} lines")
-    for x, y in zip(la, lb):
-        if x == y:
-            continue
-        nx, ny = NUMBER_RE.findall(x), NUMBER_RE.findall(y)
-        same_shape = NUMBER_RE.sub("#", x) == NUMBER_RE.sub("#", y) and len(nx) == len(ny)
-        close = same_shape and all(abs(float(p) - float(q)) <= rel * max(abs(float(p)), abs(float(q)), 1.0)
-                                   for p, q in zip(nx, ny))
-        if not (rel and close):
-            diffs.append(f"page: {x}\nrun:  {y}")
-    return diffs
 
 
 def page_blocks(page: Path) -> dict[str, str]:
@@ -194,81 +209,60 @@ def page_blocks(page: Path) -> dict[str, str]:
     return blocks
 
 
-def check(root: Path, phase: int | None = None, fresh: bool = True, rel: float = 0.02, echo=print,
-          skip_long: bool = False, not_compared: list | None = None) -> list[str]:
+def check(root: Path, phase: int | None = None, fresh: bool = True, echo=print, skip_long: bool = False,
+          not_compared: list | None = None) -> list[str]:
     """Problems: a page block that differs from its saved output, or (fresh) a saved output a new run
-    does not reproduce (numbers within `rel` relative tolerance count as equal; skip_long: outputs
-    marked `long` are not re-run). A phase whose outputs were made on a machine with other float
-    arithmetic (numerics.py) is not re-run: why goes into `not_compared`."""
+    does not reproduce. A phase recorded on this machine's float arithmetic (numerics.py) is compared
+    exactly; one recorded elsewhere number by number within each output's tolerance, and then its
+    claim tests run on the fresh outputs. skip_long: outputs marked `long` are not re-run.
+    (`not_compared` is kept for callers of the old interface: every phase is compared now.)"""
     specs = load_specs(root, phase)
     saved = {s.name: s.txt.read_text(encoding="utf-8") if s.txt.is_file() else None for s in specs}
     problems = [f"{s.txt.relative_to(root)} is missing: run `just docs-outputs`"
                 for s in specs if saved[s.name] is None]
-    for page in sorted(root.glob("labs/phase-*/*.md")):
+    for page in lab_pages(root):
         for name, shown in page_blocks(page).items():
             if name in saved and saved[name] is not None and shown != saved[name]:
                 problems.append(f"{page.relative_to(root)}: block {name} differs from outputs/{name}.txt: "
                                 "run `just docs-outputs`")
     if not fresh:
         return problems
-    here, skip = numerics.fingerprint(), set()
-    for d in sorted({s.phase_dir for s in specs}):
-        made = numerics.recorded(d)
-        if made is None:
-            problems.append(f"{d.relative_to(root)}/outputs/{numerics.FILE} is missing (the machine its outputs "
-                            f"were made on): run `just docs-outputs --phase {numerics.phase_number(d)}`")
-        elif why := numerics.mismatch(d, made, here):
-            skip.add(d)
-            echo("NOT COMPARED " + why)
-            if not_compared is not None:
-                not_compared.append(why)
-    with tempfile.TemporaryDirectory() as cache:
-        for s in specs:
-            if saved[s.name] is None or (skip_long and s.long) or s.phase_dir in skip:
+    here = numerics.fingerprint()
+    with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as fresh_dir:
+        for d in sorted({s.phase_dir for s in specs}):
+            made = numerics.recorded(d)
+            if made is None:
+                problems.append(f"{d.relative_to(root)}/outputs/{numerics.FILE} is missing (the machine its "
+                                f"outputs were made on): run `just docs-outputs --phase {numerics.phase_number(d)}`")
                 continue
-            echo(f"re-running {s.name}: just {s.command}")
-            text, _ = run_spec(root, s, Path(cache), keep_image=False)
-            for d in differences(saved[s.name], text, rel):
-                problems.append(f"{s.name}: a fresh run differs from the page:\n{d}")
+            problems += _check_phase(root, d, [s for s in specs if s.phase_dir == d and saved[s.name] is not None
+                                               and not (skip_long and s.long)], saved, made, here, Path(cache),
+                                     Path(fresh_dir), echo)
     return problems
 
 
-# ---------------------------------------------------------------- reading saved outputs (for claim tests)
-
-def read_output(root: Path, name: str) -> str:
-    """The saved text of output `name` (any phase)."""
-    hits = list(root.glob(f"labs/phase-*/outputs/{name}.txt"))
-    if not hits:
-        raise CourseError(f"no saved output {name!r}: run `just docs-outputs`")
-    return hits[0].read_text(encoding="utf-8")
-
-
-def parse_table(text: str, first_col: str) -> list[dict]:
-    """Rows of the whitespace-separated table whose header line starts with `first_col`."""
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        cols = line.split()
-        if cols and cols[0] == first_col:
-            rows = []
-            for row in lines[i + 1:]:
-                cells = row.split()
-                if len(cells) != len(cols):
-                    break
-                rows.append({c: _num(v) for c, v in zip(cols, cells)})
-            return rows
-    raise ValueError(f"no table with a first column {first_col!r}")
-
-
-def parse_fields(text: str, line_prefix: str) -> dict[str, float]:
-    """`key=value` pairs of the last line starting with line_prefix (e.g. 'val_loss', 'step=500')."""
-    lines = [ln for ln in text.splitlines() if ln.startswith(line_prefix)]
-    if not lines:
-        raise ValueError(f"no line starting with {line_prefix!r}")
-    return {k: _num(v) for k, v in re.findall(r"(\w+)=\s*(-?[\d.]+(?:e-?\d+)?)", lines[-1])}
-
-
-def _num(v: str):
-    try:
-        return float(v)
-    except ValueError:
-        return v
+def _check_phase(root, d, specs, saved, made, here, cache, fresh_dir, echo) -> list[str]:
+    exact = numerics.mismatch(d, made, here) is None
+    if not exact:
+        echo(f"{d.name}: recorded on other float arithmetic (numerics {made.get('hash')}, {made.get('cpu')}; "
+             f"here {here['hash']}, {here['cpu']}): each number is compared within its output's tolerance "
+             "(outputs.yaml), then the phase's claim tests run on the fresh outputs")
+    problems, numbers, worst = [], 0, (0.0, "", "", 0.0)
+    for s in specs:
+        echo(f"re-running {s.name}: just {s.command}")
+        text, _ = run_spec(root, s, cache, keep_image=False)
+        (fresh_dir / f"{s.name}.txt").write_text(text, encoding="utf-8")
+        found = compare(saved[s.name], text, EXACT if exact else s.tolerance)
+        problems += [f"{s.name}: a fresh run differs from the page{'' if exact else ' beyond its tolerance'}:\n{p}"
+                     for p in found.problems]
+        numbers += found.numbers
+        if found.worst > worst[0]:
+            worst = (found.worst, s.name, found.worst_at, s.tolerance.widest)
+    if exact:
+        echo(f"{d.name}: {len(specs)} outputs re-run and compared exactly (same float arithmetic)")
+        return problems
+    claims = run_claims(root, numerics.phase_number(d), fresh_dir)
+    echo(f"{d.name}: {len(specs)} outputs re-run, {numbers} numbers compared; largest relative difference "
+         f"allowed: {worst[0]:.3f} in {worst[1] or '-'} (its widest tolerance {worst[3]:g}): {worst[2]}; "
+         f"claim tests on the fresh outputs: {'pass' if not claims else f'{len(claims)} fail'}")
+    return problems + claims

@@ -3,22 +3,28 @@
 The labs live once, in labs/; docs/ holds the pages that are not labs. `stage()` copies both into
 build/site-src/ (git-ignored), mirroring the repository's layout so that a relative link written
 for GitHub (`../../docs/theory/routing-math.md`) works on the site unchanged (site_markdown.py
-rebases the few that must change), and adds what is generated (site_pages.py, site_bench.py):
+rebases the few that must change), and adds what is generated (site_pages.py, site_phases.py,
+site_bench.py):
 
   index.md, index.es.md         the home page: docs/index.md, its links rebased to the new place
-  labs/phase-*/NN-MM-*.md       each break page gains a "Hints" section from its catalog entry
+  labs/phase-*/breaks/NN-MM.md  each guided break page: its diff in a spoiler box, a "Hints" section
+  labs/phase-*/hunt.md          each phase's blind hunt; breaks/index.md its guided list; print.md
+                                its print view (site_phases.py, from the phase's syllabus.yaml)
+  docs/syllabus.md's marker     every phase's objectives, prerequisites, time and breaks
   docs/reference/cli.md         the recipes and every command's --help
   docs/reference/breaks.md      the break catalog, with the hint ladders
   docs/index.md's phase table   the phases that have pages, each with its breaks
   docs/performance/index.md     the recorded benchmark's tables (or a note that there is none yet)
 
 It drops the pages' own "**English** · [Español](…)" line (the site has a language switcher) and
-writes build/mkdocs.yml: the repository's mkdocs.yml plus the navigation, discovered from the
-folders, so phases appear on the site as soon as their labs/phase-NN-* folder exists.
+returns the navigation, discovered from the folders, so phases appear on the site as soon as their
+labs/phase-NN-* folder has a README.md (and a syllabus.yaml). mkdocs runs this through the hooks in
+mkdocs.yml (site_hooks.py), so `mkdocs build` and `mkdocs serve` stage the site themselves.
 
-    python -m minimoe.course.site build [--no-strict]   stage, then mkdocs build --strict -> site/
-    python -m minimoe.course.site serve [--port N]      stage and serve; re-stage when a page changes
-    python -m minimoe.course.site stage                 only assemble build/site-src and build/mkdocs.yml
+    python -m minimoe.course.site build [--no-strict] [--site-url URL] [--offline]
+                                                        mkdocs build --strict -> site/ (or build/site-offline/)
+    python -m minimoe.course.site serve [--port N]      mkdocs serve; it rebuilds when a page changes
+    python -m minimoe.course.site stage                 only assemble build/site-src
     python -m minimoe.course.site record-bench          copy runs/bench/bench.{json,png} into docs/performance/
 """
 
@@ -30,17 +36,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from . import site_bench, site_pages
+from . import site_bench, site_pages, site_phases, site_print
 from .catalog import CourseError, load_catalog, repo_root
-from .site_markdown import MOVED, PHASE_RE, SWITCH_RE, Linker, es_name, is_es, title_of
+from .site_markdown import MOVED, SWITCH_RE, Linker, es_name, is_es, title_of
 
-ASSETS = (".png", ".svg", ".jpg", ".jpeg", ".gif")
+ASSETS = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".css")
+# read by mkdocs.yml (the address) and site_hooks.py (where to stage, whether to build the offline copy)
+STAGE_ENV, URL_ENV, OFFLINE_ENV = "MINIMOE_SITE_STAGE", "MINIMOE_SITE_URL", "MINIMOE_SITE_OFFLINE"
+OFFLINE_DIR = "build/site-offline"
 
 # nav sections after the labs: (title en, title es, pages or a folder with the order of its known pages)
 SECTIONS = (
@@ -57,11 +63,13 @@ class Staged:
     pages: dict[str, str]  # staged path -> Markdown
     assets: dict[str, Path]  # staged path -> source file
     notes: list[str] = field(default_factory=list)  # what the staging did that a course author should know
+    nav: list = field(default_factory=list)  # each phase's navigation entries
 
 
 def sources(root: Path) -> list[str]:
-    """Every page the site shows, as repository paths: docs/**/*.md and labs/phase-*/*.md."""
-    pages = [p for p in root.glob("docs/**/*.md")] + [p for p in root.glob("labs/phase-*/*.md")]
+    """Every page the site shows, as repository paths: docs/**/*.md, labs/phase-*/*.md and the guided
+    break pages, labs/phase-*/breaks/*.md."""
+    pages = [*root.glob("docs/**/*.md"), *root.glob("labs/phase-*/*.md"), *root.glob("labs/phase-*/breaks/*.md")]
     return sorted(p.relative_to(root).as_posix() for p in pages if p.is_file())
 
 
@@ -77,48 +85,49 @@ def asset_files(root: Path) -> dict[str, Path]:
 def stage_pages(root: Path) -> Staged:
     """Everything the site shows, in memory: staged path -> Markdown, and the images beside it."""
     catalog = load_catalog(root)
+    all_phases = site_phases.phases(root, catalog)
     by_page = {}
     for b in catalog.values():
         if b.lab:
             by_page[b.lab], by_page[es_name(b.lab)] = (b, "en"), (b, "es")
-    generated = site_pages.generated_pages(root, catalog)
+    generated = site_pages.generated_pages(root, catalog) | site_phases.generated_pages(root, all_phases)
+    prints = {ph.path("print.md", lang): (ph, lang) for ph in all_phases for lang in ("en", "es")}
     src = sources(root)
-    clash = sorted(set(generated) & set(src))
+    clash = sorted(set(generated) & set(src) | set(prints) & set(src))
     if clash:
         raise CourseError(f"{', '.join(clash)}: generated when the site is built; remove the hand-written copy")
     assets = asset_files(root)
     staged = Staged({}, assets)
-    linker = Linker(root, {MOVED.get(s, s) for s in src} | set(generated) | set(assets), staged.notes)
+    linker = Linker(root, {MOVED.get(s, s) for s in src} | set(generated) | set(prints) | set(assets), staged.notes)
     for s in src:
         text = SWITCH_RE.sub("", (root / s).read_text(encoding="utf-8"))
         lang = "es" if is_es(s) else "en"
         if s in by_page:
-            text = site_pages.insert_hints(text, *by_page[s])
+            text = site_pages.insert_hints(site_phases.spoilers(text, lang), *by_page[s])
         text = site_bench.fill_bench(text, root, lang)
         text = site_pages.fill_phases(text, root, catalog, lang, s)
+        text = site_phases.fill_syllabus(text, root, all_phases, lang, s)
         dest = MOVED.get(s, s)
         staged.pages[dest] = linker.relink(text, s, dest)
     for g, text in generated.items():
         staged.pages[g] = linker.relink(text, g, g)
+    for dest, (ph, lang) in prints.items():  # made last: a print view is the phase's staged pages
+        staged.pages[dest] = site_print.print_page(root, ph, lang, staged.pages, linker.relink)
+    staged.nav = [{ph.title(root, "en"): site_phases.nav_items(root, ph)} for ph in all_phases]
     return staged
 
 
-def nav(pages: dict[str, str]) -> tuple[list, dict[str, str]]:
-    """The site's navigation from the staged pages, and the Spanish titles of its sections."""
-    es = {START[0]: START[1], LABS[0]: LABS[1]}
-    items: list = [{START[0]: "index.md"}]
-    phase_dirs = sorted({p.split("/")[1] for p in pages if PHASE_RE.match(p)}, key=lambda d: int(d.split("-")[1]))
-    phases = []
-    for d in phase_dirs:
-        own = sorted(p for p in pages if p.startswith(f"labs/{d}/") and p.count("/") == 2 and not is_es(p))
-        readme = f"labs/{d}/README.md"
-        if readme in own:
-            own.remove(readme)
-            own.insert(0, readme)
-        title = title_of(pages.get(readme, ""), d.replace("-", " ").capitalize())
+def nav(pages: dict[str, str], phase_items: list | None = None) -> tuple[list, dict[str, str]]:
+    """The site's navigation from the staged pages (and each phase's entries, site_phases.nav_items),
+    and the Spanish titles of its sections."""
+    es = {START[0]: START[1], LABS[0]: LABS[1], **site_phases.nav_translations()}
+    start = [p for p in ("index.md", "docs/syllabus.md", "docs/glossary.md") if p in pages]
+    items: list = [{START[0]: start}]
+    for phase in phase_items or []:
+        (title, _), = phase.items()
+        readme = next(_walk([phase]))
         es[title] = title_of(pages.get(es_name(readme), ""), title)
-        phases.append({title: own})
-    items.append({LABS[0]: phases})
+    items.append({LABS[0]: phase_items or []})
     for en, es_title, where, order in SECTIONS:
         if where.endswith("/"):
             found = [p for p in pages if p.startswith(where) and not is_es(p)]
@@ -163,31 +172,22 @@ def _sync(folder: Path, files: dict[str, bytes | Path]) -> None:
             path.rmdir()
 
 
-def stage(root: Path, build_dir: Path | None = None, site_dir: Path | None = None, echo=print) -> Path:
-    """Write build/site-src/ and build/mkdocs.yml; return the config's path."""
-    build_dir = build_dir or root / "build"
+def sources_fingerprint(root: Path) -> tuple:
+    """What the staging reads, by modification time: a change anywhere means stage again."""
+    watched = [root / "mkdocs.yml", root / "justfile"]
+    for base in ("docs", "labs"):
+        watched += [p for p in (root / base).rglob("*") if p.is_file()]
+    return tuple(sorted((str(p), p.stat().st_mtime_ns) for p in watched if p.exists()))
+
+
+def stage(root: Path, stage_dir: Path) -> tuple[list, dict[str, str], list[str]]:
+    """Write the site's pages into stage_dir; return the navigation, its Spanish titles, and notes."""
     staged = stage_pages(root)
     files: dict[str, bytes | Path] = {k: v.encode("utf-8") for k, v in staged.pages.items()}
     files.update(staged.assets)
-    _sync(build_dir / "site-src", files)
-    for n in staged.notes:
-        echo(f"note: {n}")
-    items, es = nav(staged.pages)
-    cfg = yaml.safe_load((root / "mkdocs.yml").read_text(encoding="utf-8"))
-    cfg["docs_dir"] = "site-src"
-    cfg["site_dir"] = os.path.relpath(site_dir or root / cfg.get("site_dir", "site"), build_dir)
-    cfg["nav"] = items
-    for plugin in cfg.get("plugins", []):
-        if isinstance(plugin, dict) and "i18n" in plugin:
-            for lang in plugin["i18n"]["languages"]:
-                if lang["locale"] == "es":
-                    lang["nav_translations"] = es
-    out = build_dir / "mkdocs.yml"
-    text = ("# Generated by `python -m minimoe.course.site` from ../mkdocs.yml and the pages it found:\n"
-            "# edit ../mkdocs.yml, not this file.\n" + yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
-    if not out.is_file() or out.read_text(encoding="utf-8") != text:
-        out.write_text(text, encoding="utf-8")
-    return out
+    _sync(stage_dir, files)
+    items, es = nav(staged.pages, staged.nav)
+    return items, es, staged.notes
 
 
 def _mkdocs(*args: str) -> list[str]:
@@ -197,63 +197,60 @@ def _mkdocs(*args: str) -> list[str]:
     return [sys.executable, "-m", "mkdocs", *args]
 
 
-def build(root: Path, strict: bool = True, build_dir: Path | None = None, site_dir: Path | None = None,
-          echo=print) -> int:
-    config = stage(root, build_dir, site_dir, echo)
-    return subprocess.run(_mkdocs("build", "-f", str(config), *(["--strict"] if strict else [])), cwd=root,
-                          env=_env()).returncode
+def _env(stage_dir: Path | None = None, site_url: str | None = None, offline: bool = False) -> dict:
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # Material's end-of-life banner is known (see mkdocs.yml)
+    if stage_dir:
+        env[STAGE_ENV] = str(stage_dir)
+    if site_url:
+        env[URL_ENV] = site_url if site_url.endswith("/") else site_url + "/"
+    if offline:
+        env[OFFLINE_ENV] = "1"
+    else:
+        env.pop(OFFLINE_ENV, None)
+    return env
 
 
-def _env() -> dict:
-    # Material's end-of-life banner is known (see mkdocs.yml); keep the build's output to the build
-    return {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-
-
-def _fingerprint(root: Path) -> tuple:
-    watched = [root / "mkdocs.yml", root / "justfile"]
-    for base in ("docs", "labs"):
-        watched += [p for p in (root / base).rglob("*") if p.is_file()]
-    return tuple(sorted((str(p), p.stat().st_mtime_ns) for p in watched if p.exists()))
+def build(root: Path, strict: bool = True, site_dir: Path | None = None, stage_dir: Path | None = None,
+          site_url: str | None = None, offline: bool = False) -> int:
+    """mkdocs build on mkdocs.yml (whose hooks stage the pages) into site_dir (default: site/, or
+    build/site-offline/ for the copy read from the file system)."""
+    if offline and site_dir is None:
+        site_dir = root / OFFLINE_DIR
+    args = ["build", "-f", str(root / "mkdocs.yml")] + (["--strict"] if strict else [])
+    args += ["-d", str(site_dir)] if site_dir else []
+    return subprocess.run(_mkdocs(*args), cwd=root, env=_env(stage_dir, site_url, offline)).returncode
 
 
 def _interrupt(*_):
     raise KeyboardInterrupt
 
 
-def serve(root: Path, port: int = 8000, echo=print) -> int:
-    """Serve the site; when labs/, docs/ or the config change, stage again (mkdocs serve rebuilds)."""
-    config = stage(root, echo=echo)
+def serve(root: Path, port: int = 8000) -> int:
+    """mkdocs serve on mkdocs.yml; it rebuilds (and the hooks stage again) when labs/, docs/ or the
+    config change."""
     signal.signal(signal.SIGTERM, _interrupt)  # a terminated serve stops its mkdocs server too
-    proc = subprocess.Popen(_mkdocs("serve", "-f", str(config), "--dev-addr", f"127.0.0.1:{port}"), cwd=root,
-                            env=_env())
-    seen = _fingerprint(root)
+    proc = subprocess.Popen(_mkdocs("serve", "-f", str(root / "mkdocs.yml"), "--dev-addr", f"127.0.0.1:{port}"),
+                            cwd=root, env=_env(site_url=f"http://127.0.0.1:{port}/"))
     try:
-        while proc.poll() is None:
-            time.sleep(1.0)
-            now = _fingerprint(root)
-            if now != seen:
-                seen = now
-                try:
-                    stage(root, echo=echo)
-                except CourseError as e:
-                    echo(f"error: {e}")
+        return proc.wait()
     except KeyboardInterrupt:
-        pass
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=10)
-    return 0
+        proc.terminate()
+        proc.wait(timeout=10)
+        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="minimoe.course.site", description="Build or serve the course site.")
     sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("build", help="stage the pages, then mkdocs build --strict into site/")
+    s = sub.add_parser("build", help="mkdocs build --strict into site/ (the hooks in mkdocs.yml stage the pages)")
     s.add_argument("--no-strict", action="store_true", help="let warnings (e.g. a broken link) pass")
-    s = sub.add_parser("serve", help="stage and serve at http://127.0.0.1:PORT, re-staging when a page changes")
+    s.add_argument("--site-url", help=f"the address the site is published at (default: ${URL_ENV}, else "
+                                      "http://127.0.0.1:8000/); a path such as /minimoe/ is kept in every link")
+    s.add_argument("--offline", action="store_true",
+                   help=f"a copy to open from the file system, in {OFFLINE_DIR}/ (plain .html links, no search)")
+    s = sub.add_parser("serve", help="serve at http://127.0.0.1:PORT, rebuilding when a page changes")
     s.add_argument("--port", type=int, default=8000)
-    sub.add_parser("stage", help="only assemble build/site-src/ and build/mkdocs.yml")
+    sub.add_parser("stage", help="only assemble build/site-src/ (what mkdocs builds from)")
     s = sub.add_parser("record-bench", help="copy the latest benchmark (runs/bench/) into docs/performance/")
     s.add_argument("--from", dest="source", default="runs/bench")
     return p
@@ -264,11 +261,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         root = repo_root()
         if args.cmd == "build":
-            return build(root, strict=not args.no_strict)
+            rc = build(root, strict=not args.no_strict, site_url=args.site_url, offline=args.offline)
+            if rc == 0 and args.offline:
+                print(f"offline copy: open {root / OFFLINE_DIR / 'index.html'} in a browser "
+                      "(search needs the served site: `just docs-serve`)")
+            return rc
         if args.cmd == "serve":
             return serve(root, args.port)
         if args.cmd == "stage":
-            print(f"staged the site: {stage(root).relative_to(root)}")
+            _, _, notes = stage(root, root / "build" / "site-src")
+            for n in notes:
+                print(f"note: {n}")
+            print("staged the site: build/site-src/")
             return 0
         site_bench.record_bench(root, args.source)
         return 0

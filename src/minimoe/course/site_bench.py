@@ -2,14 +2,16 @@
 
 `just bench` (python -m minimoe.perf.bench) writes runs/bench/bench.json and bench.png. `record_bench`
 copies them into docs/performance/, where they are committed; when the site is built, the
-<!-- bench --> marker of docs/performance/index(.es).md becomes the two tables exactly as
-`just bench` prints them (its own `table()` formats them), the run's machine, and the plot. With
-nothing recorded, the page says so.
+<!-- bench --> marker of docs/performance/index(.es).md becomes the run's machine, the goals' verdicts
+(a table read from `bench.goals()`), the times and the throughput as tables (one per token count),
+the plot, and, in a collapsed box, the run exactly as `just bench` prints it (its own `table()` and
+`goals()`). With nothing recorded, the page says so.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -27,10 +29,18 @@ T = {
         "bench_meta": "Recorded from `just bench`: torch {torch}, {threads} threads, D = {width}, F = {hidden}, "
                       "median of {repeats} calls (each cell the quietest of {passes} passes), on a {machine} machine "
                       "(load average as it finished: {load}).",
-        "bench_time": "Time per call, forward + backward (ratio to the dense FFN):",
-        "bench_memory": "Throughput and peak memory (torch's allocations, from the profiler):",
+        "bench_time": "Time per call, forward + backward: each cell's ratio to the dense FFN, and its time "
+                      "(`!` after `busiest`: other processes used more than 0.1 of a core while the cell ran).",
+        "bench_memory": "Throughput (tokens per second) and peak memory (torch's allocations, from the profiler):",
         "bench_plot": "Time per call divided by the dense FFN's, against the number of experts",
         "bench_goals": "The course's speed goals, judged on this run (each goal's worst cell):",
+        "verdict": "verdict", "goal": "goal", "worst": "worst cell", "floor": "floor",
+        "floor_note": "`floor`: the same measure with the `balanced` column (the experts alone, equal tokens, "
+                      "no routing) in minimoe's place; a floor over the limit puts the goal out of reach of "
+                      "per-expert matmuls on this machine.",
+        "busiest": "busiest",
+        "bench_skipped": "Cells a column skipped (one call would have taken too long):",
+        "bench_raw": "The same run as `just bench` prints it",
     },
     "es": {
         "bench_none": "Todavía no se ha registrado ninguna medida. Ejecuta `just bench` (escribe "
@@ -40,17 +50,68 @@ T = {
                       "mediana de {repeats} llamadas (cada celda, la más tranquila de {passes} pasadas), "
                       "en una máquina {machine} (carga media al terminar: "
                       "{load}).",
-        "bench_time": "Tiempo por llamada, forward + backward (cociente respecto a la FFN densa):",
-        "bench_memory": "Rendimiento y pico de memoria (reservas de torch, según el profiler):",
+        "bench_time": "Tiempo por llamada, forward + backward: el cociente de cada celda respecto a la FFN densa, "
+                      "y su tiempo (`!` tras `busiest`: otros procesos usaron más de 0,1 núcleos mientras corría "
+                      "la celda).",
+        "bench_memory": "Rendimiento (tokens por segundo) y pico de memoria (reservas de torch, según el profiler):",
         "bench_plot": "Tiempo por llamada dividido por el de la FFN densa, frente al número de expertos",
         "bench_goals": "Los objetivos de velocidad del curso, juzgados sobre esta ejecución "
                        "(la peor celda de cada uno):",
+        "verdict": "veredicto", "goal": "objetivo", "worst": "peor celda", "floor": "suelo",
+        "floor_note": "`suelo` (floor): la misma medida con la columna `balanced` (los expertos solos, los mismos "
+                      "tokens para todos, sin enrutado) en lugar de minimoe; un suelo por encima del límite deja "
+                      "el objetivo fuera del alcance de cualquier despacho con una matmul por experto en esta "
+                      "máquina.",
+        "busiest": "más cargado",
+        "bench_skipped": "Celdas que una columna se saltó (una sola llamada habría tardado demasiado):",
+        "bench_raw": "La misma ejecución tal como la imprime `just bench`",
     },
 }
 
 
+def goal_rows(text: str) -> list[tuple[str, str, str, str]]:
+    """(goal, worst cell, floor, verdict) of each line of `bench.goals()`'s table (its columns are
+    separated by two spaces or more); [] if the text is not that table."""
+    rows = []
+    for line in text.splitlines()[1:]:
+        if not line.startswith("G"):
+            break
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) != 4:
+            return []
+        rows.append(tuple(cells))
+    return rows
+
+
+def _cell(c: dict, what: str) -> str:
+    """One column of one cell, for a Markdown table: the ratio over the time (or throughput over memory)."""
+    if "skipped" in c:
+        return "—"
+    if what == "time":
+        ratio = f"{c['ratio']:.2f}×" if c.get("ratio") else ""
+        return f"{ratio}<br><small>{c['ms']:.1f} ms</small>" if ratio else f"{c['ms']:.1f} ms"
+    mem = f"<br><small>{c['peak_mb']:.0f} MB</small>" if c.get("peak_mb") is not None else ""
+    return f"{c['tokens_per_s'] / 1e3:.0f}k/s{mem}"
+
+
+def markdown_tables(cells: list[dict], columns: list[str], what: str, t: dict) -> list[str]:
+    """The benchmark as Markdown tables, one per token count T: a row per (E, K), a column per implementation."""
+    out = []
+    for T in dict.fromkeys(c["tokens"] for c in cells):
+        out += [f"**T = {T}**", "", "| E, K | " + " | ".join(n for n in columns) + f" | {t['busiest']} |",
+                "|---:|" + "---:|" * len(columns) + "---:|"]
+        for c in (c for c in cells if c["tokens"] == T):
+            busy = c.get("busiest_over_mean")
+            flag = " !" if c["others_cores"] > 0.1 else ""
+            out.append(f"| {c['experts']}, {c['top_k']} | " + " | ".join(_cell(c["columns"][n], what) for n in columns)
+                       + f" | {f'{busy:.1f}×' if busy else '—'}{flag} |")
+        out.append("")
+    return out
+
+
 def bench_markdown(data: dict, lang: str, plot: bool) -> str:
-    """The recorded benchmark as the page shows it: its two tables, as `just bench` prints them."""
+    """The recorded benchmark as the page shows it: the goals' verdicts first, then the times and the
+    throughput as tables, the plot, and `just bench`'s own printout in a collapsed box."""
     from ..perf.bench_report import goals, table
 
     t = T[lang]
@@ -58,22 +119,35 @@ def bench_markdown(data: dict, lang: str, plot: bool) -> str:
         meta, cells = data["meta"], data["cells"]
         columns = list(cells[0]["columns"])
         load = meta.get("load_average")
+        judged = goals(cells)
+        raw = [table(cells, columns, "time"), table(cells, columns, "memory"), judged]
         out = [t["bench_meta"].format(load=" ".join(f"{x:.2f}" for x in load) if load else "?", **{
             k: meta.get(k, "?") for k in ("torch", "threads", "width", "hidden", "repeats", "machine")},
             passes=meta.get("passes", 1)), ""]
-        out += [t["bench_time"], ""] + code_block(table(cells, columns, "time"))
-        out += [t["bench_memory"], ""] + code_block(table(cells, columns, "memory"))
-        out += [t["bench_goals"], ""] + code_block(goals(cells))
+        rows = goal_rows(judged)
+        out += [t["bench_goals"], ""]
+        if rows:
+            out += [f"| {t['verdict']} | {t['goal']} | {t['worst']} | {t['floor']} |", "|---|---|---|---:|"]
+            out += [f"| **{v}** | {g} | {w} | {f} |" for g, w, f, v in rows]
+            out += ["", t["floor_note"], ""]
+        else:
+            out += code_block(judged)
+        out += [t["bench_time"], "", '<div class="minimoe-bench" markdown>', ""]
+        out += markdown_tables(cells, columns, "time", t)
+        out += ["</div>", "", t["bench_memory"], "", '<div class="minimoe-bench" markdown>', ""]
+        out += markdown_tables(cells, columns, "memory", t) + ["</div>", ""]
         skipped = [f"T={c['tokens']} E={c['experts']} K={c['top_k']} skipped: "
                    + "; ".join(f"{n}: {v['skipped']}" for n, v in c["columns"].items() if "skipped" in v)
                    for c in cells if any("skipped" in v for v in c["columns"].values())]
     except (KeyError, IndexError, TypeError, ValueError) as e:
-        raise CourseError(f"the benchmark results are not in the format of this minimoe.bench ({e!r}): run "
+        raise CourseError(f"the benchmark results are not in the format of this minimoe.perf.bench ({e!r}): run "
                           "`just bench` again, then `python -m minimoe.course.site record-bench`") from None
     if skipped:
-        out += code_block("\n".join(skipped))
+        out += [t["bench_skipped"], ""] + [f"- {s}" for s in skipped] + [""]
     if plot:
         out += [f"![{t['bench_plot']}](bench.png)", ""]
+    box = [line for block in raw for line in ["```{ .text .no-copy }", block, "```", ""]]
+    out += [f'??? note "{t["bench_raw"]}"', indented("\n".join(box)), ""]
     return "\n".join(out)
 
 
@@ -101,7 +175,7 @@ def record_bench(root: Path, source: str = "runs/bench", echo=print) -> list[Pat
         data = json.loads(src.read_text(encoding="utf-8"))
     except ValueError:
         raise CourseError(f"{source}/bench.json is not valid JSON: run `just bench` again") from None
-    bench_markdown(data, "en", plot=False)  # refuses results this minimoe.bench did not write
+    bench_markdown(data, "en", plot=False)  # refuses results this minimoe.perf.bench did not write
     dest = root / BENCH_DIR
     written = []
     for name in ("bench.json", "bench.png"):

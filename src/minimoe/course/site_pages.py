@@ -36,10 +36,10 @@ T = {
                        "`just hint {id}` instead: it shows one at a time and remembers how many you "
                        "opened, which the grader reports.",
         "catalog": "The break catalog",
-        "catalog_intro": "Every break of the course, generated from its file in `labs/phase-NN-*/breaks/` "
-                         "when the site is built. In a terminal, `just breaks` lists them and "
-                         "`just break show <id>` prints one in full. The hint ladders are collapsed: a "
-                         "learner hunting a break should ask `just hint` instead.",
+        "catalog_intro": "**Spoilers: this page names every break and its cause.** Every break of the "
+                         "course, generated from its file in `labs/phase-NN-*/breaks/` when the site is built. "
+                         "In a terminal, `just breaks` lists them and `just break show <id>` prints one in full. "
+                         "The hint ladders are collapsed: a learner hunting a break should ask `just hint` instead.",
         "phase": "Phase {n}",
         "field": "field", "value": "value", "id": "id", "concept": "concept", "target": "target file",
         "detectors": "detectors", "lab": "lab page",
@@ -65,7 +65,8 @@ T = {
                        "peldaños con `just hint {id}`: los muestra de uno en uno y recuerda cuántos has "
                        "abierto, y el corrector lo informa.",
         "catalog": "El catálogo de breaks",
-        "catalog_intro": "Todos los breaks del curso, generados a partir de su fichero en "
+        "catalog_intro": "**Spoilers: esta página nombra cada break y su causa.** Todos los breaks del "
+                         "curso, generados a partir de su fichero en "
                          "`labs/phase-NN-*/breaks/` al construir el sitio. En un terminal, `just breaks` los "
                          "lista y `just break show <id>` muestra uno completo. Las escaleras de pistas "
                          "están plegadas: quien esté buscando un break debería usar `just hint`.",
