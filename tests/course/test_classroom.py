@@ -114,10 +114,13 @@ def test_a_blind_handout_names_nothing(in_repo, catalog, capsys):
 
 
 def test_a_handout_that_would_leak_is_refused_and_nothing_is_written(in_repo, catalog, capsys):
-    assert course_main(["handout", "--phase", "36", "--blind", "--learners", "dee"]) == 2
+    readme = next(in_repo.glob("labs/phase-36-*/README.md"))
+    readme.write_text(readme.read_text() + f"\nSee also: {catalog['36-02'].t('title')}.\n")
+    assert course_main(["handout", "--breaks", "36-03", "--blind", "--learners", "dee"]) == 2
     err = capsys.readouterr().err
-    assert "would give answers away" in err and "README.md" in err
+    assert "would give answers away" in err and "README.md: 36-02's title" in err
     assert not (in_repo / "classroom/handouts").exists() or not any((in_repo / "classroom/handouts").iterdir())
+    assert "dee" not in classroom.read_roster(in_repo / "classroom")["learners"]
 
 
 def test_handout_bad_input(in_repo, capsys):

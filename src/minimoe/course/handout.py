@@ -34,6 +34,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..experiments import settings_files
 from .catalog import Break, CourseError
 from .exercise_tool import encode_rung
 from .learners import now
@@ -45,8 +46,6 @@ TOOL = {"exercise_tool.py": "__main__.py", "notes.py": "notes.py", "textfiles.py
 LEARNER_RECIPES = ("default", "setup", "test", "test-slow", "moe-train", "compress", "params", "experiment",
                    "lint", "bench")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".*.tmp", "outputs")
-SETTINGS = (".yaml", ".yml", ".toml", ".json")  # a phase folder's settings files ship (lab.yaml, ...)
-NOT_SHIPPED = ("outputs.yaml", "syllabus.yaml")  # what the site and the output generator read
 IMAGE_RE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 PHASE_IMPORT_RE = re.compile(r"^\s*(?:from|import)\s+(?:tests\.)?phase(\d+)\b", re.M)
 GIT_ID = {"GIT_AUTHOR_NAME": "minimoe handout", "GIT_AUTHOR_EMAIL": "handout@minimoe.invalid",
@@ -128,10 +127,9 @@ def _copy_labs(root: Path, dest: Path, given: set[int]) -> None:
     for pdir in sorted((root / "labs").glob("phase-*")):
         n = int(pdir.name.split("-")[1])
         out = dest / "labs" / pdir.name
-        for f in pdir.iterdir():
-            if f.is_file() and f.suffix in SETTINGS and f.name not in NOT_SHIPPED:
-                out.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(f, out / f.name)
+        for f in settings_files(pdir):
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, out / f.name)
         if n not in given:
             continue
         pages = [f for f in pdir.iterdir() if f.is_file() and f.suffix == ".md"

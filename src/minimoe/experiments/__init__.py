@@ -15,6 +15,12 @@ from pathlib import Path
 from ..config import Config, ConfigError
 
 LABS = Path(__file__).resolve().parents[3] / "labs"  # src/minimoe/experiments -> the checkout
+NOT_SETTINGS = ("outputs.yaml", "syllabus.yaml")  # a phase folder's other YAML: its pages' outputs, its syllabus
+
+
+def settings_files(phase_dir: Path) -> list[Path]:
+    """A phase folder's settings files (lab.yaml, ...): every YAML beside its pages but NOT_SETTINGS."""
+    return sorted(f for f in phase_dir.glob("*.yaml") if f.is_file() and f.name not in NOT_SETTINGS)
 
 
 def lab_file(phase: int, name: str = "lab") -> Path:
