@@ -387,8 +387,7 @@ def summary(r: dict) -> str:
     if "error" in r:
         return f"ERROR {r['submission']}: {r['error']}"
     lines = [f"{r['learner']}: " + ", ".join(f"{x['exercise']} {x['result']}" for x in r["exercises"] + r["not_given"])
-             + f"  (diff +{r['diff']['added']}/-{r['diff']['removed']} lines, seeds {r['seeds']}, "
-             f"submission {r['content_sha256'][:12]})"]
+             + f"  (diff +{r['diff']['added']}/-{r['diff']['removed']} lines, seeds {r['seeds']})"]
     for x in r["exercises"] + r["not_given"]:
         for why in x["reasons"]:
             lines.append(f"  {x['exercise']}: {why}")

@@ -112,7 +112,9 @@ def recorded(phase_dir: Path) -> dict | None:
 
 
 def phase_number(phase_dir: Path) -> str:
-    return phase_dir.name.split("-")[1]
+    """36 for labs/phase-36-*; the folder's name for docs/ (the site's other pages)."""
+    parts = phase_dir.name.split("-")
+    return parts[1] if len(parts) > 1 else phase_dir.name
 
 
 def mismatch(phase_dir: Path, made: dict, here: dict) -> str | None:

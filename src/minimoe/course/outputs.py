@@ -80,9 +80,14 @@ class OutputSpec:
         return self.phase_dir / "outputs" / f"{self.name}.txt"
 
 
+def spec_files(root: Path) -> list[Path]:
+    """Every outputs.yaml: one per phase folder, and docs/outputs.yaml for the site's other pages."""
+    return [*sorted(root.glob("labs/phase-*/outputs.yaml")), *sorted(root.glob("docs/outputs.yaml"))]
+
+
 def load_specs(root: Path, phase: int | None = None) -> list[OutputSpec]:
     specs = []
-    for f in sorted(root.glob("labs/phase-*/outputs.yaml")):
+    for f in spec_files(root):
         pdir = f.parent
         if phase and not pdir.name.startswith(f"phase-{phase}-"):
             continue
@@ -144,7 +149,7 @@ def _program_stderr(args: list[str], cwd: Path, env: dict, stderr: str) -> str:
 
 def lab_pages(root: Path) -> list[Path]:
     """Every lab page, English and Spanish: a phase's own pages and its break pages (breaks/*.md)."""
-    return sorted([*root.glob("labs/phase-*/*.md"), *root.glob("labs/phase-*/breaks/*.md")])
+    return sorted([*root.glob("labs/phase-*/*.md"), *root.glob("labs/phase-*/breaks/*.md"), *root.glob("docs/*.md")])
 
 
 def fill_pages(root: Path, texts: dict[str, str], known: set[str] | None = None) -> list[Path]:

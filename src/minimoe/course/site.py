@@ -52,6 +52,7 @@ OFFLINE_DIR = "build/site-offline"
 SECTIONS = (
     ("Theory", "Teoría", "docs/theory/", ("routing-math.md", "parameters.md")),
     ("Instructor guide", "Guía del instructor", "docs/instructor-guide.md", ()),
+    ("Classroom mode", "Modo aula", "docs/classroom.md", ()),
     ("Reference", "Referencia", "docs/reference/", ("cli.md", "breaks.md", "telemetry.md")),
     ("Performance", "Rendimiento", "docs/performance/index.md", ()),
 )
