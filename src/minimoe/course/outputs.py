@@ -214,13 +214,11 @@ def page_blocks(page: Path) -> dict[str, str]:
     return blocks
 
 
-def check(root: Path, phase: int | None = None, fresh: bool = True, echo=print, skip_long: bool = False,
-          not_compared: list | None = None) -> list[str]:
+def check(root: Path, phase: int | None = None, fresh: bool = True, echo=print, skip_long: bool = False) -> list[str]:
     """Problems: a page block that differs from its saved output, or (fresh) a saved output a new run
     does not reproduce. A phase recorded on this machine's float arithmetic (numerics.py) is compared
     exactly; one recorded elsewhere number by number within each output's tolerance, and then its
-    claim tests run on the fresh outputs. skip_long: outputs marked `long` are not re-run.
-    (`not_compared` is kept for callers of the old interface: every phase is compared now.)"""
+    claim tests run on the fresh outputs. skip_long: outputs marked `long` are not re-run."""
     specs = load_specs(root, phase)
     saved = {s.name: s.txt.read_text(encoding="utf-8") if s.txt.is_file() else None for s in specs}
     problems = [f"{s.txt.relative_to(root)} is missing: run `just docs-outputs`"
