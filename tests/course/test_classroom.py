@@ -277,3 +277,19 @@ def test_every_cheat_fails_and_a_real_fix_passes(in_repo, catalog, capsys, tmp_p
     assert "someone-else" not in book and "gradejson,36-03,36-03" in book
     rows = [r.split(",") for r in book.splitlines()[1:]]
     assert len(rows) == len(names) + 1 and all(len(r[12]) == 64 for r in rows)  # each with its submission's hash
+
+
+def test_changes_that_could_hide_a_symptom_are_sent_for_review():
+    before = {"src/minimoe/router.py": b"a = 1\nb = 2\n", "src/minimoe/telemetry.py": b"c = 3\n"}
+    fixed = {**before, "src/minimoe/router.py": b"a = 1\nb = 3\n"}
+    per, review = autograde.diff_stats(before, fixed, {"src/minimoe/router.py"})
+    assert per == {"src/minimoe/router.py": [1, 1]} and review == []
+    noted = {**fixed, "src/minimoe/telemetry.py": b"c = 3\n# I read this file\n"}
+    assert autograde.diff_stats(before, noted, {"src/minimoe/router.py"})[1] == []  # a comment elsewhere is fine
+    hidden = {**fixed, "src/minimoe/telemetry.py": b"c = 0\n"}  # the thermometer, not the fever
+    assert autograde.diff_stats(before, hidden, {"src/minimoe/router.py"})[1] == [
+        "src/minimoe/telemetry.py: code changed outside the exercise's file (+1/-1)"]
+    for sneaky in (b"x = __import__('o' + 's')._exit", b"import sys; sys.modules.clear()",
+                   b"open(environ['MINIMOE_RESULTS'], 'w')", b"().__class__.__base__.__subclasses__()"):
+        after = {**before, "src/minimoe/router.py": b"a = 1\nb = 3\n" + sneaky + b"\n"}
+        assert autograde.diff_stats(before, after, {"src/minimoe/router.py"})[1], sneaky

@@ -52,10 +52,10 @@ MAX_FILE = 1 << 20  # bytes: a larger file in a submission is ignored and report
 MAX_TOTAL = 64 << 20
 NOTES_RE = re.compile(r"learners/([A-Za-z0-9][A-Za-z0-9_-]{0,39})/phase-(\d+)/notes/breaks\.md")
 HINTS = "exercise/hints-opened.json"
-SUSPECT_RE = re.compile(
-    r"\b(?:_?pytest|conftest|sys\.modules|os\._exit|sys\.exit|atexit|builtins|__builtins__|subprocess|socket|"
-    r"ctypes|importlib|__import__|exec|eval|compile|open|environ|signal|threading|multiprocessing|gc|inspect|"
-    r"setattr|globals|shutil|tempfile|MINIMOE_\w+)\b")
+SUSPECT_RE = re.compile(  # what a fix of one line in the model never needs: the test machinery, the process, the system
+    r"\b(?:_?pytest|conftest|sys|os|atexit|builtins|__builtins__|__import__|importlib|subprocess|socket|ctypes|"
+    r"exec|eval|compile|open|environ|signal|threading|multiprocessing|gc|inspect|setattr|globals|shutil|"
+    r"tempfile|pathlib|pty|__subclasses__|__globals__|__code__|MINIMOE_\w+)\b")
 ARCHIVES = (".tar", ".tar.gz", ".tgz", ".zip")
 
 
@@ -211,8 +211,15 @@ def _handout_files(cls: Path, h: Handout) -> dict[str, bytes]:
     return out
 
 
-def diff_stats(before: dict[str, bytes], after: dict[str, bytes]) -> tuple[dict[str, list[int]], list[str]]:
-    """Per package file, [added, removed] lines against the handout; and the added lines that need review."""
+def _is_code(line: str) -> bool:
+    return bool(line.split("#", 1)[0].strip())
+
+
+def diff_stats(before: dict[str, bytes], after: dict[str, bytes],
+               targets: set[str]) -> tuple[dict[str, list[int]], list[str]]:
+    """Per package file, [added, removed] lines against the handout; and what needs the instructor's eye:
+    added lines that reach for the test machinery or the system, and code changed outside the exercises'
+    own files (`targets`) — where a symptom could be hidden instead of its cause fixed."""
     per, review = {}, []
     for rel in sorted(set(before) | set(after)):
         if not rel.startswith("src/minimoe/"):
@@ -221,16 +228,19 @@ def diff_stats(before: dict[str, bytes], after: dict[str, bytes]) -> tuple[dict[
         b = after.get(rel, b"").decode("utf-8", "replace").splitlines()
         if a == b:
             continue
-        added = removed = 0
+        added = removed = code_changed = 0
         for line in difflib.unified_diff(a, b, lineterm="", n=0):
             if line.startswith("+") and not line.startswith("+++"):
                 added += 1
-                code = line[1:].split("#", 1)[0]
-                if SUSPECT_RE.search(code):
+                code_changed += _is_code(line[1:])
+                if SUSPECT_RE.search(line[1:].split("#", 1)[0]):
                     review.append(f"{rel}: +{line[1:].strip()[:120]}")
             elif line.startswith("-") and not line.startswith("---"):
                 removed += 1
+                code_changed += _is_code(line[1:])
         per[rel] = [added, removed]
+        if rel not in targets and code_changed:
+            review.append(f"{rel}: code changed outside the exercise's file (+{added}/-{removed})")
     return per, review
 
 
@@ -311,8 +321,8 @@ def grade_submission(root: Path, catalog: dict[str, Break], cls: Path, roster: d
             if rel.startswith("src/minimoe/"):
                 (work / rel).parent.mkdir(parents=True, exist_ok=True)
                 (work / rel).write_bytes(data)
-        per_file, review = diff_stats(handed, s.files)
         breaks = {code: catalog[bid] for code, bid in h.codes.items()}
+        per_file, review = diff_stats(handed, s.files, {b.target for b in breaks.values()})
         detectors = sorted({d for b in breaks.values() for d in b.detectors})
         outcomes = _cached_detectors(cls, work, {r: d for r, d in s.files.items() if r.startswith("src/")},
                                      detectors, seeds, timeout)
@@ -330,8 +340,8 @@ def grade_submission(root: Path, catalog: dict[str, Break], cls: Path, roster: d
             result = "PASS" if v.passed else "FAIL"
             if v.passed and review:
                 result = "REVIEW"
-                v.reasons.append(f"{len(review)} added line(s) reach for the test machinery or the system: "
-                                 "read the diff before accepting the pass")
+                v.reasons.append(f"{len(review)} change(s) to review (code outside the exercise's file, or lines "
+                                 "that reach for the test machinery or the system): read the diff before accepting")
             exercises.append({**asdict(v), "break": b.id, "result": result,
                               "hints_self_reported": v.hints_used})
         not_given = []
