@@ -11,6 +11,7 @@ from test_moe_forward import same_as_reference
 
 from minimoe.experts import Experts
 from minimoe.perf import layouts
+from minimoe.perf.adamw import AdamW
 from minimoe.perf.layouts import choose_layout, layout_forward, plan_tiers
 from minimoe.router import Router, route
 
@@ -87,3 +88,25 @@ def test_an_unknown_layout_is_refused():
     with pytest.raises(ValueError, match="padded or tiered"):
         layout_forward(torch.randn(2, 4), torch.zeros(2, 1, dtype=torch.long), torch.ones(2, 1), Experts(1, 4, 4),
                        "ragged")
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adamw_equals_torch_adamw_bit_for_bit(weight_decay):
+    """The training loop's AdamW (perf/adamw.py) moves every parameter exactly as torch.optim.AdamW does,
+    including a parameter that gets no gradient for its first steps."""
+    torch.manual_seed(0)
+    ours = [torch.randn(5, 3, requires_grad=True), torch.randn(7, requires_grad=True), torch.randn(2, 2, 2)]
+    ours[2].requires_grad_(True)
+    theirs = [p.detach().clone().requires_grad_(True) for p in ours]
+    opt_ours, opt_theirs = AdamW(ours, lr=3e-3, weight_decay=weight_decay), torch.optim.AdamW(
+        theirs, lr=3e-3, weight_decay=weight_decay)
+    for step in range(20):
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            g = None if i == 2 and step < 4 else torch.randn_like(a)
+            a.grad, b.grad = g, None if g is None else g.clone()
+        opt_ours.step()
+        opt_theirs.step()
+        for a, b in zip(ours, theirs):
+            assert torch.equal(a, b), f"step {step}: max difference {float((a - b).abs().max())}"
+    opt_ours.zero_grad()
+    assert all(p.grad is None for p in ours)
