@@ -13,6 +13,7 @@ from minimoe.experts import Experts
 from minimoe.perf import layouts
 from minimoe.perf.adamw import AdamW
 from minimoe.perf.layouts import choose_layout, layout_forward, plan_tiers
+from minimoe.perf.ragged import ragged_forward
 from minimoe.router import Router, route
 
 
@@ -52,6 +53,17 @@ def test_tiers_cover_every_rank_of_every_expert_once(counts, free):
     rank_A = torch.arange(len(expert_A)) - (count_E.cumsum(0) - count_E)[expert_A]
     row_A, R, _ = layouts._tier_rows(count_E, expert_A, rank_A, tiers)
     assert len(row_A.unique()) == len(row_A) and int(row_A.max()) < R  # one row each, inside the tiers
+
+
+@settings(max_examples=30, deadline=None)
+@given(T=st.integers(1, 50), E=st.integers(1, 12), K=st.integers(1, 4), D=st.sampled_from([3, 4, 8]), data=st.data())
+def test_the_gathering_backward_equals_the_reference_loop(T, E, K, D, data):
+    """ragged.py's ragged layout (auto's choice for few experts of many rows): any routing, K up to 4,
+    experts without tokens; output, d x, d combine weights and d weights as the reference loop's."""
+    K = min(K, E)
+    torch.manual_seed(data.draw(st.integers(0, 1000)))
+    r = route(torch.randn(T, E) * data.draw(st.sampled_from([1.0, 10.0])), K)
+    same_as_reference(ragged_forward, torch.randn(T, D), r.ids_TK, r.weights_TK.detach(), Experts(E, D, 4))
 
 
 def test_layout_choice_follows_the_costs():
