@@ -25,33 +25,37 @@ T = {
                       "`runs/bench/bench.json` and `bench.png`), then record it for the site with "
                       "`python -m minimoe.course.site record-bench`.",
         "bench_meta": "Recorded from `just bench`: torch {torch}, {threads} threads, D = {width}, F = {hidden}, "
-                      "median of {repeats} calls (each cell the quietest of {passes} passes), on a {machine} machine "
-                      "(load average as it finished: {load}).",
+                      "{repeats} rounds a cell in alternating order ({passes} pass(es), rounds pooled), on a {machine} "
+                      "machine (load average as it finished: {load}).",
         "bench_time": "Time per call, forward + backward (ratio to the dense FFN):",
         "bench_memory": "Throughput and peak memory (torch's allocations, from the profiler):",
         "bench_plot": "Time per call divided by the dense FFN's, against the number of experts",
-        "bench_goals": "The course's speed goals, judged on this run (each goal's worst cell):",
+        "bench_pairs": "minimoe's time over each other column's, round by round: the median of the pairs "
+                       "and its spread (quartiles):",
+        "bench_goals": "The course's speed goals, judged on this run (each goal's worst cell; met only when "
+                       "the whole spread is on the right side):",
     },
     "es": {
         "bench_none": "Todavía no se ha registrado ninguna medida. Ejecuta `just bench` (escribe "
                       "`runs/bench/bench.json` y `bench.png`) y regístrala para el sitio con "
                       "`python -m minimoe.course.site record-bench`.",
         "bench_meta": "Registrado con `just bench`: torch {torch}, {threads} hilos, D = {width}, F = {hidden}, "
-                      "mediana de {repeats} llamadas (cada celda, la más tranquila de {passes} pasadas), "
-                      "en una máquina {machine} (carga media al terminar: "
-                      "{load}).",
+                      "{repeats} rondas por celda en orden alterno ({passes} pasada(s), rondas sumadas), "
+                      "en una máquina {machine} (carga media al terminar: {load}).",
         "bench_time": "Tiempo por llamada, forward + backward (cociente respecto a la FFN densa):",
         "bench_memory": "Rendimiento y pico de memoria (reservas de torch, según el profiler):",
         "bench_plot": "Tiempo por llamada dividido por el de la FFN densa, frente al número de expertos",
-        "bench_goals": "Los objetivos de velocidad del curso, juzgados sobre esta ejecución "
-                       "(la peor celda de cada uno):",
+        "bench_pairs": "El tiempo de minimoe dividido por el de cada otra columna, ronda a ronda: la "
+                       "mediana de los pares y su dispersión (cuartiles):",
+        "bench_goals": "Los objetivos de velocidad del curso, juzgados sobre esta ejecución (la peor celda "
+                       "de cada uno; cumplido solo si toda la dispersión cae del lado correcto):",
     },
 }
 
 
 def bench_markdown(data: dict, lang: str, plot: bool) -> str:
     """The recorded benchmark as the page shows it: its two tables, as `just bench` prints them."""
-    from ..perf.bench_report import goals, table
+    from ..perf.bench_report import goals, pairs_table, table
 
     t = T[lang]
     try:
@@ -63,6 +67,7 @@ def bench_markdown(data: dict, lang: str, plot: bool) -> str:
             passes=meta.get("passes", 1)), ""]
         out += [t["bench_time"], ""] + code_block(table(cells, columns, "time"))
         out += [t["bench_memory"], ""] + code_block(table(cells, columns, "memory"))
+        out += [t["bench_pairs"], ""] + code_block(pairs_table(cells, columns))
         out += [t["bench_goals"], ""] + code_block(goals(cells))
         skipped = [f"T={c['tokens']} E={c['experts']} K={c['top_k']} skipped: "
                    + "; ".join(f"{n}: {v['skipped']}" for n, v in c["columns"].items() if "skipped" in v)
