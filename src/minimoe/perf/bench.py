@@ -270,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the whole grid this many times and pool each cell's rounds (on a shared machine a "
                         "neighbour's load can slow every column of a cell for seconds; passes spread the pairs)")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls per column after the first (checking) one")
-    p.add_argument("--skip-over", type=float, default=2.0, help="skip a loop column whose one call takes longer (s)")
+    p.add_argument("--skip-over", type=float, default=0.5,
+                   help="skip a loop column (hf-eager, loop) whose one call takes longer (s); it runs --repeats times")
     p.add_argument("--columns", type=lambda s: s.split(","), default=list(COLUMNS),
                    help=f"columns to run, comma-separated, from {','.join(COLUMNS)}")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
