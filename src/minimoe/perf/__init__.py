@@ -16,8 +16,10 @@ forward and backward. One switch chooses, the way Hugging Face's `experts_implem
              (faster than grouped with hundreds of experts of a few tokens each; `just bench`)
     triton   grouped_mm_triton.py: the grouped matmul as a Triton kernel (a GPU; optional dependency)
 
-bench.py and bench_report.py are `just bench`: the MoE layer timed beside a dense FFN, its floor,
-Hugging Face's Mixtral block and a loop, and the course's speed goals judged on the result.
+adamw.py is the training loop's AdamW: torch's arithmetic, bit for bit, without the second it takes
+to import torch.optim's compiler hooks. bench.py and bench_report.py are `just bench`: the MoE layer
+timed beside a dense FFN, its floor, Hugging Face's Mixtral block and a loop, in rounds of pairs, and
+the course's speed goals judged on the result.
 """
 
 from __future__ import annotations
