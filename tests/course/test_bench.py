@@ -79,10 +79,10 @@ def test_an_unknown_column_is_refused(capsys):
 
 
 def test_performance_page_claims_hold_in_the_recorded_run():
-    """docs/performance says the E = 4096, K = 1 cell alone is about 3x the E = 64, K = 7 cell at T = 1024
+    """docs/performance says the E = 4096, K = 1 cell alone is 3x or more the E = 64, K = 7 cell at T = 1024
     (so G4 is out of reach there), and that G4 is judged at K = 7."""
     ms = {key: columns["minimoe"]["ms"] for key, columns in _recorded().items()}
-    assert 2.5 < ms[(1024, 4096, 1)] / ms[(1024, 64, 7)] < 3.5
+    assert 2.8 < ms[(1024, 4096, 1)] / ms[(1024, 64, 7)] < 5  # two cells measured apart: 3.2 and 3.6 in two runs
     for page in ("index.md", "index.es.md"):
         assert "E = 4096, K = 7" in (PERFORMANCE / page).read_text()
 
@@ -170,3 +170,21 @@ def test_passes_pool_each_cells_rounds(tmp_path):
     data = json.loads((tmp_path / "bench.json").read_text())
     assert rc == 0 and data["meta"]["passes"] == 2 and len(data["cells"]) == 1
     assert len(data["cells"][0]["columns"]["minimoe"]["times_ms"]) == 4
+
+
+def test_the_recorded_run_keeps_its_rounds_and_the_page_shows_spreads():
+    """Every timed column of the recorded run keeps its rounds, and the page (en, es) shows each pair ratio
+    with its quartiles."""
+    import re
+
+    from minimoe.course import site_bench
+
+    data = json.loads((PERFORMANCE / "bench.json").read_text())
+    rounds = data["meta"]["repeats"] * data["meta"]["passes"]
+    for cell in data["cells"]:
+        for column in cell["columns"].values():
+            assert "skipped" in column or len(column["times_ms"]) == rounds
+    for lang in ("en", "es"):
+        page = site_bench.bench_markdown(data, lang, plot=False)
+        assert re.search(r"G5 .* \d+\.\d\dx \(\d+\.\d\d-\d+\.\d\d\) at T=", page)
+        assert len(re.findall(r"\d+\.\d\dx \(\d+\.\d\d-\d+\.\d\d\)", page)) > len(data["cells"])
