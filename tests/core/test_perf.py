@@ -11,7 +11,9 @@ from test_moe_forward import same_as_reference
 
 from minimoe.experts import Experts
 from minimoe.perf import layouts
+from minimoe.perf.adamw import AdamW
 from minimoe.perf.layouts import choose_layout, layout_forward, plan_tiers
+from minimoe.perf.ragged import ragged_forward
 from minimoe.router import Router, route
 
 
@@ -53,6 +55,17 @@ def test_tiers_cover_every_rank_of_every_expert_once(counts, free):
     assert len(row_A.unique()) == len(row_A) and int(row_A.max()) < R  # one row each, inside the tiers
 
 
+@settings(max_examples=30, deadline=None)
+@given(T=st.integers(1, 50), E=st.integers(1, 12), K=st.integers(1, 4), D=st.sampled_from([3, 4, 8]), data=st.data())
+def test_the_gathering_backward_equals_the_reference_loop(T, E, K, D, data):
+    """ragged.py's ragged layout (auto's choice for few experts of many rows): any routing, K up to 4,
+    experts without tokens; output, d x, d combine weights and d weights as the reference loop's."""
+    K = min(K, E)
+    torch.manual_seed(data.draw(st.integers(0, 1000)))
+    r = route(torch.randn(T, E) * data.draw(st.sampled_from([1.0, 10.0])), K)
+    same_as_reference(ragged_forward, torch.randn(T, D), r.ids_TK, r.weights_TK.detach(), Experts(E, D, 4))
+
+
 def test_layout_choice_follows_the_costs():
     x = torch.empty(0)
     even = torch.full((64,), 448)
@@ -87,3 +100,25 @@ def test_an_unknown_layout_is_refused():
     with pytest.raises(ValueError, match="padded or tiered"):
         layout_forward(torch.randn(2, 4), torch.zeros(2, 1, dtype=torch.long), torch.ones(2, 1), Experts(1, 4, 4),
                        "ragged")
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adamw_equals_torch_adamw_bit_for_bit(weight_decay):
+    """The training loop's AdamW (perf/adamw.py) moves every parameter exactly as torch.optim.AdamW does,
+    including a parameter that gets no gradient for its first steps."""
+    torch.manual_seed(0)
+    ours = [torch.randn(5, 3, requires_grad=True), torch.randn(7, requires_grad=True), torch.randn(2, 2, 2)]
+    ours[2].requires_grad_(True)
+    theirs = [p.detach().clone().requires_grad_(True) for p in ours]
+    opt_ours, opt_theirs = AdamW(ours, lr=3e-3, weight_decay=weight_decay), torch.optim.AdamW(
+        theirs, lr=3e-3, weight_decay=weight_decay)
+    for step in range(20):
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            g = None if i == 2 and step < 4 else torch.randn_like(a)
+            a.grad, b.grad = g, None if g is None else g.clone()
+        opt_ours.step()
+        opt_theirs.step()
+        for a, b in zip(ours, theirs):
+            assert torch.equal(a, b), f"step {step}: max difference {float((a - b).abs().max())}"
+    opt_ours.zero_grad()
+    assert all(p.grad is None for p in ours)

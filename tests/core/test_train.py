@@ -80,8 +80,9 @@ def test_checkpoint_round_trip_and_refusals(tmp_path, capsys):
 
 def test_ctrl_c_during_training_keeps_what_was_measured(tmp_path, monkeypatch, capsys):
     from minimoe import train as train_mod
+    from minimoe.perf.adamw import AdamW
 
-    real_step = torch.optim.AdamW.step
+    real_step = AdamW.step
     calls = {"n": 0}
 
     def step_then_interrupt(self, *a, **k):
@@ -90,7 +91,7 @@ def test_ctrl_c_during_training_keeps_what_was_measured(tmp_path, monkeypatch, c
             raise KeyboardInterrupt
         return real_step(self, *a, **k)
 
-    monkeypatch.setattr(torch.optim.AdamW, "step", step_then_interrupt)
+    monkeypatch.setattr(AdamW, "step", step_then_interrupt)
     out = tmp_path / "run"
     code = train_mod.main(["--steps", "50", "--batch", "4", "--eval-tokens", "256", "--threads", "1",
                            "--out", str(out), "--save", str(tmp_path / "ck.pt")])

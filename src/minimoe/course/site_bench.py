@@ -27,14 +27,17 @@ T = {
                       "`runs/bench/bench.json` and `bench.png`), then record it for the site with "
                       "`python -m minimoe.course.site record-bench`.",
         "bench_meta": "Recorded from `just bench`: torch {torch}, {threads} threads, D = {width}, F = {hidden}, "
-                      "median of {repeats} calls (each cell the quietest of {passes} passes), on a {machine} machine "
-                      "(load average as it finished: {load}).",
-        "bench_time": "Time per call, forward + backward: each cell's ratio to the dense FFN, and its time "
-                      "(`!` after `busiest`: other processes used more than 0.1 of a core while the cell ran).",
+                      "{repeats} rounds a cell in alternating order ({passes} pass(es), rounds pooled), on a {machine} "
+                      "machine (load average as it finished: {load}).",
+        "bench_time": "Time per call, forward + backward: each cell's ratio to the dense FFN (median of the rounds), "
+                      "and its time (`!` after `busiest`: other processes used more than 0.1 of a core while the cell ran).",
         "bench_memory": "Throughput (tokens per second) and peak memory (torch's allocations, from the profiler):",
         "bench_plot": "Time per call divided by the dense FFN's, against the number of experts",
-        "bench_goals": "The course's speed goals, judged on this run (each goal's worst cell):",
-        "verdict": "verdict", "goal": "goal", "worst": "worst cell", "floor": "floor",
+        "bench_pairs": "minimoe's time over each other column's, round by round: the median of the pairs "
+                       "and its spread (quartiles):",
+        "bench_goals": "The course's speed goals, judged on this run (each goal's worst cell; met only when "
+                       "the whole spread is on the right side):",
+        "verdict": "verdict", "goal": "goal", "worst": "worst cell: median (quartiles)", "floor": "floor",
         "floor_note": "`floor`: the same measure with the `balanced` column (the experts alone, equal tokens, "
                       "no routing) in minimoe's place; a floor over the limit puts the goal out of reach of "
                       "per-expert matmuls on this machine.",
@@ -47,17 +50,18 @@ T = {
                       "`runs/bench/bench.json` y `bench.png`) y regístrala para el sitio con "
                       "`python -m minimoe.course.site record-bench`.",
         "bench_meta": "Registrado con `just bench`: torch {torch}, {threads} hilos, D = {width}, F = {hidden}, "
-                      "mediana de {repeats} llamadas (cada celda, la más tranquila de {passes} pasadas), "
-                      "en una máquina {machine} (carga media al terminar: "
-                      "{load}).",
-        "bench_time": "Tiempo por llamada, forward + backward: el cociente de cada celda respecto a la FFN densa, "
-                      "y su tiempo (`!` tras `busiest`: otros procesos usaron más de 0,1 núcleos mientras corría "
-                      "la celda).",
+                      "{repeats} rondas por celda en orden alterno ({passes} pasada(s), rondas sumadas), "
+                      "en una máquina {machine} (carga media al terminar: {load}).",
+        "bench_time": "Tiempo por llamada, forward + backward: el cociente de cada celda respecto a la FFN densa "
+                      "(mediana de las rondas) y su tiempo (`!` tras `busiest`: otros procesos usaron más de 0,1 "
+                      "núcleos mientras corría la celda).",
         "bench_memory": "Rendimiento (tokens por segundo) y pico de memoria (reservas de torch, según el profiler):",
         "bench_plot": "Tiempo por llamada dividido por el de la FFN densa, frente al número de expertos",
-        "bench_goals": "Los objetivos de velocidad del curso, juzgados sobre esta ejecución "
-                       "(la peor celda de cada uno):",
-        "verdict": "veredicto", "goal": "objetivo", "worst": "peor celda", "floor": "suelo",
+        "bench_pairs": "El tiempo de minimoe dividido por el de cada otra columna, ronda a ronda: la "
+                       "mediana de los pares y su dispersión (cuartiles):",
+        "bench_goals": "Los objetivos de velocidad del curso, juzgados sobre esta ejecución (la peor celda "
+                       "de cada uno; cumplido solo si toda la dispersión cae del lado correcto):",
+        "verdict": "veredicto", "goal": "objetivo", "worst": "peor celda: mediana (cuartiles)", "floor": "suelo",
         "floor_note": "`suelo` (floor): la misma medida con la columna `balanced` (los expertos solos, los mismos "
                       "tokens para todos, sin enrutado) en lugar de minimoe; un suelo por encima del límite deja "
                       "el objetivo fuera del alcance de cualquier despacho con una matmul por experto en esta "
@@ -109,10 +113,34 @@ def markdown_tables(cells: list[dict], columns: list[str], what: str, t: dict) -
     return out
 
 
+def pairs_markdown(cells: list[dict], columns: list[str]) -> list[str]:
+    """minimoe's time over each other column's as Markdown tables (one per T): the median of the rounds'
+    pairs, and its quartiles below it."""
+    from ..perf.bench_report import PAIRED, pair_ratio
+
+    others = [n for n in PAIRED if n in columns]
+    out = []
+    for T in dict.fromkeys(c["tokens"] for c in cells):
+        out += [f"**T = {T}**", "", "| E, K | " + " | ".join(f"/ {n}" for n in others) + " |",
+                "|---:|" + "---:|" * len(others)]
+        for c in (c for c in cells if c["tokens"] == T):
+            mine, row = c["columns"].get("minimoe", {}), []
+            for n in others:
+                other = c["columns"].get(n, {})
+                if "ms" in mine and "ms" in other:
+                    med, lo, hi = pair_ratio(mine, other)
+                    row.append(f"{med:.2f}×<br><small>{lo:.2f}–{hi:.2f}</small>")
+                else:
+                    row.append("—")
+            out.append(f"| {c['experts']}, {c['top_k']} | " + " | ".join(row) + " |")
+        out.append("")
+    return out
+
+
 def bench_markdown(data: dict, lang: str, plot: bool) -> str:
     """The recorded benchmark as the page shows it: the goals' verdicts first, then the times and the
     throughput as tables, the plot, and `just bench`'s own printout in a collapsed box."""
-    from ..perf.bench_report import goals, table
+    from ..perf.bench_report import goals, pairs_table, table
 
     t = T[lang]
     try:
@@ -120,7 +148,7 @@ def bench_markdown(data: dict, lang: str, plot: bool) -> str:
         columns = list(cells[0]["columns"])
         load = meta.get("load_average")
         judged = goals(cells)
-        raw = [table(cells, columns, "time"), table(cells, columns, "memory"), judged]
+        raw = [table(cells, columns, "time"), table(cells, columns, "memory"), pairs_table(cells, columns), judged]
         out = [t["bench_meta"].format(load=" ".join(f"{x:.2f}" for x in load) if load else "?", **{
             k: meta.get(k, "?") for k in ("torch", "threads", "width", "hidden", "repeats", "machine")},
             passes=meta.get("passes", 1)), ""]
@@ -136,6 +164,8 @@ def bench_markdown(data: dict, lang: str, plot: bool) -> str:
         out += markdown_tables(cells, columns, "time", t)
         out += ["</div>", "", t["bench_memory"], "", '<div class="minimoe-bench" markdown>', ""]
         out += markdown_tables(cells, columns, "memory", t) + ["</div>", ""]
+        out += [t["bench_pairs"], "", '<div class="minimoe-bench" markdown>', ""]
+        out += pairs_markdown(cells, columns) + ["</div>", ""]
         skipped = [f"T={c['tokens']} E={c['experts']} K={c['top_k']} skipped: "
                    + "; ".join(f"{n}: {v['skipped']}" for n, v in c["columns"].items() if "skipped" in v)
                    for c in cells if any("skipped" in v for v in c["columns"].values())]

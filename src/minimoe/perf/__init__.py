@@ -11,12 +11,15 @@ forward and backward. One switch chooses, the way Hugging Face's `experts_implem
     loop     moe_block.moe_forward_reference: one expert at a time (slow; the reference)
     padded   layouts.py: C rows per expert, the busiest expert's count, one batched matmul
     tiered   layouts.py + tiered.py: padded in tiers, so a few busy experts do not pad all the others
-    auto     layouts.py: whichever of grouped, padded and tiered its cost model prices cheapest
+    auto     layouts.py: whichever of grouped (ragged.py: its backward gathers, never scatters), padded
+             and tiered its cost model prices cheapest
              (faster than grouped with hundreds of experts of a few tokens each; `just bench`)
     triton   grouped_mm_triton.py: the grouped matmul as a Triton kernel (a GPU; optional dependency)
 
-bench.py and bench_report.py are `just bench`: the MoE layer timed beside a dense FFN, its floor,
-Hugging Face's Mixtral block and a loop, and the course's speed goals judged on the result.
+adamw.py is the training loop's AdamW: torch's arithmetic, bit for bit, without the second it takes
+to import torch.optim's compiler hooks. bench.py and bench_report.py are `just bench`: the MoE layer
+timed beside a dense FFN, its floor, Hugging Face's Mixtral block and a loop, in rounds of pairs, and
+the course's speed goals judged on the result.
 """
 
 from __future__ import annotations

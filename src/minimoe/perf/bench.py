@@ -4,8 +4,9 @@ forward + backward beside its floor and beside other implementations of the same
 Columns, all given the same tokens x_TD, the same routing (ids_TK, weights_TK) and the same
 expert weights, so their outputs agree (checked on every cell):
 
-    minimoe     --experts-impl auto (layouts.py): sorted by expert, then grouped matmuls, or batched
-                matmuls over padded rows or tiers, whichever the cost model prices cheapest
+    minimoe     --experts-impl auto (layouts.py): sorted by expert, then grouped matmuls (ragged.py's
+                gathering backward), or batched matmuls over padded rows or tiers, whichever the cost
+                model prices cheapest
     grouped     --experts-impl grouped, the learner's default (moe_block.moe_forward): sorted by
                 expert, one grouped matmul per weight
     dense       a SwiGLU FFN of hidden K*F with no routing: the same active FLOPs, the floor
@@ -23,9 +24,13 @@ expert weights, so their outputs agree (checked on every cell):
     router      the router alone (logits, softmax, top-k); every MoE layer adds it, the dense one not
 
 What is measured:
-    time        median of --repeats calls after --warmup calls; columns take turns within each
-                repeat, so a slow patch of the machine hits them alike. ratio = time / dense.
-                With --passes N the whole grid runs N times and each cell keeps its quietest pass.
+    time        --repeats rounds after --warmup calls; in a round every column runs once, the order
+                reversed from one round to the next, so a column never always runs first or right after
+                the same neighbour. time = the median of a column's rounds.
+    ratio       a ratio of two columns is taken within each round (a pair: same moment of the machine)
+                and reported as the median of the pairs with its spread, the quartiles of the pairs
+                (ratio = time / dense's; the goals compare minimoe with the other columns the same way).
+                With --passes N the whole grid runs N times and each cell pools its rounds.
     peak MB     torch's own allocations during one more call, from torch.profiler's memory events
                 (bytes allocated minus freed, in op order), so it includes the new gradients.
     others      CPU cores that other processes used while the cell ran (/proc/stat minus this
@@ -58,7 +63,7 @@ import torch
 from ..experts import Experts, swiglu
 from ..moe_block import DenseFFN, moe_forward, moe_forward_reference
 from ..router import Router
-from .bench_report import goals, plot, table
+from .bench_report import goals, pair_ratio, pairs_table, plot, table
 from .layouts import auto_forward
 
 COLUMNS = ("minimoe", "grouped", "dense", "balanced", "hf-eager", "hf-grouped", "loop", "router")
@@ -214,26 +219,35 @@ def bench_cell(T: int, E: int, K: int, args, estimate: dict) -> dict:
                 out[name]["skipped"] = f"one call took {min(seconds):.1f} s (> --skip-over {args.skip_over:g})"
                 del calls[name]
     times = {name: [] for name in calls}
-    for _ in range(args.repeats):
-        for name, call in calls.items():
-            times[name].append(_timed(call))
+    order = list(calls)
+    for r in range(args.repeats):  # one round: every column once, in the opposite order to the last round's
+        for name in (order if r % 2 == 0 else order[::-1]):
+            times[name].append(_timed(calls[name]))
     busy1, mine1 = _cpu_seconds()
     others = ((busy1 - busy0) - (mine1 - mine0)) / (time.perf_counter() - wall0)
     for name in calls:
         ms = 1e3 * statistics.median(times[name])
-        out[name].update(ms=ms, spread_ms=1e3 * (max(times[name]) - min(times[name])),
-                         tokens_per_s=T / ms * 1e3, peak_mb=peak_memory_mb(calls[name]) if args.memory else None)
-    dense_ms = out.get("dense", {}).get("ms")
+        out[name].update(ms=ms, times_ms=[round(1e3 * t, 4) for t in times[name]], tokens_per_s=T / ms * 1e3,
+                         peak_mb=peak_memory_mb(calls[name]) if args.memory else None)
     for name in calls:
-        out[name]["ratio"] = out[name]["ms"] / dense_ms if dense_ms else None
+        out[name]["ratio"] = pair_ratio(out[name], out["dense"])[0] if "dense" in calls else None
     return {"tokens": T, "experts": E, "top_k": K, "others_cores": others, "busiest_over_mean": busiest,
             "columns": out}
 
 
-def _quieter(a: dict, b: dict) -> bool:
-    """Cell a was measured on a quieter machine than b: the columns timed in both took less time in total."""
-    both = [n for n in a["columns"] if "ms" in a["columns"][n] and "ms" in b["columns"].get(n, {})]
-    return sum(a["columns"][n]["ms"] for n in both) < sum(b["columns"][n]["ms"] for n in both)
+def _pool(a: dict, b: dict) -> dict:
+    """Cell b's rounds added to cell a's (--passes): the times of each column pooled, medians taken again."""
+    for name, col in b["columns"].items():
+        mine = a["columns"].setdefault(name, {})
+        if "times_ms" in col and "times_ms" in mine:
+            mine["times_ms"] += col["times_ms"]
+            mine["ms"] = statistics.median(mine["times_ms"])
+            mine["tokens_per_s"] = a["tokens"] / mine["ms"] * 1e3
+    for col in a["columns"].values():
+        if "times_ms" in col and "times_ms" in a["columns"].get("dense", {}):
+            col["ratio"] = pair_ratio(col, a["columns"]["dense"])[0]
+    a["others_cores"] = max(a["others_cores"], b["others_cores"])
+    return a
 
 
 def _ints(s: str) -> list[int]:
@@ -249,19 +263,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=64, help="D: width of the residual stream")
     p.add_argument("--hidden", type=int, default=128, help="F: hidden width of one expert")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    p.add_argument("--repeats", type=int, default=5, help="timed calls per column; the median is reported")
+    p.add_argument("--repeats", type=int, default=9,
+                   help="rounds per cell: every column once a round, in alternating order; ratios are the median "
+                        "of the rounds' pairs")
     p.add_argument("--passes", type=int, default=1,
-                   help="run the whole grid this many times; each cell keeps its quietest pass (on a shared "
-                        "machine a neighbour's load can slow every column of a cell for seconds)")
+                   help="run the whole grid this many times and pool each cell's rounds (on a shared machine a "
+                        "neighbour's load can slow every column of a cell for seconds; passes spread the pairs)")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls per column after the first (checking) one")
-    p.add_argument("--skip-over", type=float, default=2.0, help="skip a loop column whose one call takes longer (s)")
+    p.add_argument("--skip-over", type=float, default=0.5,
+                   help="skip a loop column (hf-eager, loop) whose one call takes longer (s); it runs --repeats times")
     p.add_argument("--columns", type=lambda s: s.split(","), default=list(COLUMNS),
                    help=f"columns to run, comma-separated, from {','.join(COLUMNS)}")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="measure peak memory (one more profiled call per column)")
     p.add_argument("--keep-freed-memory", action="store_true",
                    help="glibc keeps freed memory for reuse instead of returning it to the kernel (all columns)")
-    p.add_argument("--quick", action="store_true", help="a small subset: T=1024, E=8,512, K=2, 3 repeats")
+    p.add_argument("--quick", action="store_true", help="a small subset: T=1024, E=8,512, K=2, 5 rounds")
     p.add_argument("--out", default="runs/bench", help="folder for bench.json and bench.png; '' = none")
     return p
 
@@ -280,13 +297,14 @@ def main(argv: list[str] | None = None) -> int:
     if "dense" not in args.columns:
         args.columns.insert(0, "dense")  # every ratio is to dense
     if args.quick:
-        args.tokens, args.experts, args.top_k, args.repeats = [1024], [8, 512], [2], 3
+        args.tokens, args.experts, args.top_k, args.repeats = [1024], [8, 512], [2], 5
     torch.set_num_threads(args.threads)
     if args.keep_freed_memory and (why := keep_freed_memory()):
         print(f"error: {why}")
         return 2
     print(f"forward + backward, fp32, D={args.width}, F={args.hidden}, {args.threads} threads, "
-          f"median of {args.repeats}; ratio = time / dense; others = cores used by other processes; "
+          f"median of {args.repeats} rounds in alternating order; ratio = time / dense, the median of the rounds' "
+          "pairs; others = cores used by other processes; "
           "busiest = the busiest expert's tokens / the mean"
           + ("; glibc keeps freed memory" if args.keep_freed_memory else ""))
     cells = {}
@@ -302,13 +320,14 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     cell = bench_cell(T, E, K, args, estimate)
                     print(table([cell], args.columns, "time").splitlines()[-1], flush=True)
-                    if (T, E, K) not in cells or _quieter(cell, cells[(T, E, K)]):
-                        cells[(T, E, K)] = cell
+                    cells[(T, E, K)] = _pool(cells[(T, E, K)], cell) if (T, E, K) in cells else cell
     cells = list(cells.values())
     print("\ntime per call (ratio to dense):")
     print(table(cells, args.columns, "time"))
     print("\nthroughput and peak memory (torch allocations, profiler):")
     print(table(cells, args.columns, "memory"))
+    print("\nminimoe / each column, the median of the rounds' pairs (quartiles):")
+    print(pairs_table(cells, args.columns))
     print("\nthe course's speed goals (the worst cell of each):")
     print(goals(cells))
     for cell in cells:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..experts import Experts, swiglu
-from ..moe_block import moe_forward
+from .ragged import ragged_forward
 from .tiered import tiered_swiglu
 
 LAYOUTS = ("ragged", "padded", "tiered")
@@ -114,7 +114,7 @@ def auto_forward(x_TD: torch.Tensor, ids_TK: torch.Tensor, weights_TK: torch.Ten
     C = int(count_E.max()) if A else 0
     layout, tiers = choose_layout(count_E, A, C, x_TD, experts.w_gate_EDF[0].numel())
     if layout == "ragged":
-        return moe_forward(x_TD, ids_TK, weights_TK, experts)
+        return ragged_forward(x_TD, ids_TK, weights_TK, experts)
     return layout_forward(x_TD, ids_TK, weights_TK, experts, layout, tiers)
 
 
