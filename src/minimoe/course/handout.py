@@ -42,8 +42,8 @@ from .switch import status
 
 HERE = Path(__file__).resolve().parent
 TOOL = {"exercise_tool.py": "__main__.py", "notes.py": "notes.py", "textfiles.py": "textfiles.py"}
-LEARNER_RECIPES = ("default", "setup", "test", "test-slow", "moe-train", "compress", "params", "experiment",
-                   "lint", "bench")
+LEARNER_RECIPES = ("default", "setup", "test", "test-slow", "moe-train", "moe-train-ep", "compress", "params",
+                   "experiment", "lint", "bench")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".*.tmp", "outputs")
 SETTINGS = (".yaml", ".yml", ".toml", ".json")  # a phase folder's settings files ship (lab.yaml, ...)
 NOT_SHIPPED = ("outputs.yaml", "syllabus.yaml")  # what the site and the output generator read
