@@ -16,7 +16,7 @@ def test_every_page_block_matches_its_saved_output():
 
 def test_every_output_block_has_a_spec_and_every_spec_is_shown():
     names = {s.name for s in outputs.load_specs(ROOT)}
-    shown = {n for page in ROOT.glob("labs/phase-*/*.md") for n in outputs.page_blocks(page)}
+    shown = {n for page in outputs.lab_pages(ROOT) for n in outputs.page_blocks(page)}
     assert shown <= names, f"blocks without an outputs.yaml entry: {sorted(shown - names)}"
     assert names <= shown, f"outputs.yaml entries no page shows: {sorted(names - shown)}"
 

@@ -116,12 +116,17 @@ def run_spec(root: Path, spec: OutputSpec, cache: Path, keep_image: bool = True)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def lab_pages(root: Path) -> list[Path]:
+    """Every lab page, English and Spanish: a phase's own pages and its break pages (breaks/*.md)."""
+    return sorted([*root.glob("labs/phase-*/*.md"), *root.glob("labs/phase-*/breaks/*.md")])
+
+
 def fill_pages(root: Path, texts: dict[str, str], known: set[str] | None = None) -> list[Path]:
     """Rewrite the output blocks of every lab page (en and es) from the given texts. A block named in
     `known` (an outputs.yaml entry) with no text yet is left as it is; any other unknown name is an error."""
     known = set(texts) if known is None else known
     changed = []
-    for page in sorted(root.glob("labs/phase-*/*.md")):
+    for page in lab_pages(root):
         src = page.read_text(encoding="utf-8")
 
         def sub(m, page=page):
@@ -204,7 +209,7 @@ def check(root: Path, phase: int | None = None, fresh: bool = True, rel: float =
     saved = {s.name: s.txt.read_text(encoding="utf-8") if s.txt.is_file() else None for s in specs}
     problems = [f"{s.txt.relative_to(root)} is missing: run `just docs-outputs`"
                 for s in specs if saved[s.name] is None]
-    for page in sorted(root.glob("labs/phase-*/*.md")):
+    for page in lab_pages(root):
         for name, shown in page_blocks(page).items():
             if name in saved and saved[name] is not None and shown != saved[name]:
                 problems.append(f"{page.relative_to(root)}: block {name} differs from outputs/{name}.txt: "
