@@ -5,9 +5,9 @@ The model is phase 41's (labs/phase-41-capacity-and-token-dropping/lab.yaml: E=4
 tokens after training.
 
 Default: a grid of capacity factors C (0 = dropless) and aux loss weights aux_alpha, over --seeds
-seeds. Per cell, over the seeds: the share of (token, expert) assignments dropped in the last 50
-training steps (train_drop%) and on the held-out tokens (drop%), the mean load CV of the dropless
-demand (cv%: what the router asked for, before any dropping) and the val loss.
+seeds. Per cell, the min-max over the seeds of: the share of (token, expert) assignments dropped in the
+last 50 training steps (train_drop%) and on the held-out tokens (drop%), the mean load CV of what the
+router asked for, before any dropping (cv%), and the val loss. A grid of one cell prints a row per seed.
 
 `--aux-claim`: the claim of the theory page (docs/theory/routing-math.md, "Capacity factor and token
 dropping"): under a capacity limit, a collapse is lost tokens. With K = 1, an expert asked for a share
@@ -17,6 +17,7 @@ it (0), per seed: the dropless run's busiest share (max_load) and the drop it pr
 trained under the capacity and its measured drop, and the val losses.
 
     just experiment capacity                       C = 0, 1, 1.25, 2 x aux_alpha = 0, 0.01, 0.1; 3 seeds
+    just experiment capacity --factors 1 --alphas 0.01 --seeds 10    the lab's cell, a row per seed
     just experiment capacity --aux-claim           the theory page's claim at C = 1.25; 10 seeds
 """
 
@@ -55,6 +56,10 @@ def grid(cfg: Config, factors: list[float], alphas: list[float], seeds: int, wor
             for c in factors for a in alphas for s in range(seeds)]
     with ProcessPoolExecutor(workers) as ex:
         rows = list(ex.map(_run, jobs))
+    if len(factors) == len(alphas) == 1:  # one cell: a row per seed
+        return (f"C={factors[0]:g} aux_alpha={alphas[0]:g}: E={cfg.moe.experts} K={cfg.moe.top_k} {cfg.train.steps} "
+                f"steps, drop policy {cfg.moe.drop_policy}\n"
+                + seed_table(rows, {"train_drop": ".1f", "drop": ".1f", "cv": ".1f", "val_loss": ".3f"}, 10))
     head = f"{'C':>5}  {'aux_alpha':>9}  {'train_drop%':>12}  {'drop%':>12}  {'cv%':>10}  {'val_loss':>12}"
     lines = [f"capacity x aux_alpha: E={cfg.moe.experts} K={cfg.moe.top_k} {cfg.train.steps} steps, "
              f"drop policy {cfg.moe.drop_policy}; min-max over seeds 0-{seeds - 1}", head]
