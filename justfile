@@ -31,6 +31,10 @@ test-slow *args:
 moe-train *args:
     {{python}} -m minimoe.train "$@"
 
+# Train with the experts sharded over N local ranks (torchrun; gloo on CPU), e.g. just moe-train-ep 2 --config labs/phase-42-expert-parallelism/lab.yaml
+moe-train-ep n *args:
+    {{python}} -m minimoe.launch "$@"
+
 # Compress a trained MoE's experts (average, ternary, prune) and judge it by source note 004's criteria (phase 39's model)
 compress *args:
     {{python}} -m minimoe.compress --config labs/phase-39-expert-compression/lab.yaml "$@"

@@ -24,6 +24,7 @@ import yaml
 GATINGS = ("sparse", "soft", "ste")
 EXPERT_INITS = ("independent", "same")
 EXPERTS_IMPLS = ("grouped", "loop", "auto", "padded", "tiered", "triton")  # the same computation (minimoe/perf/)
+DROP_POLICIES = ("position", "probability")
 MAX_SEED = 2**63 - 1  # torch's generators take a signed 64-bit seed
 MAX_TOKENS_PER_STEP = 2**20  # batch * context; more does not fit this toy's CPU memory budget
 MAX_CONFIG_FILE_BYTES = 64 * 1024
@@ -88,6 +89,15 @@ class MoEConfig:
         "faster layouts and kernels (minimoe/perf/)",
         choices=EXPERTS_IMPLS,
     )
+    capacity_factor: float = _f(
+        0.0, "C: each expert takes at most ceil(C * T*K / E) of a batch's T*K (token, expert) assignments; one "
+        "past that is dropped and its token passes through the residual unchanged (GShard, Switch); 0 = dropless"
+    )
+    drop_policy: str = _f(
+        "position", "which assignments a full expert drops: position = the latest in the batch, every first "
+        "choice before any second (GShard); probability = the least confident tokens' (batch-prioritised routing)",
+        choices=DROP_POLICIES,
+    )
 
 
 @dataclass
@@ -107,6 +117,10 @@ class TrainConfig:
     baseline: bool = _f(True, "also train (or read from cache) the dense baseline of matched active width")
     save: str = _f("", "write a checkpoint here at the end of training")
     load: str = _f("", "start from this checkpoint (its config must match)")
+    expert_parallel: int = _f(
+        1, "N: shard the experts over N ranks started by torchrun (E/N experts each, the rest data-parallel, "
+        "B/N sequences each); 1 = one process"
+    )
 
 
 @dataclass
@@ -222,6 +236,12 @@ def validate(cfg: Config) -> None:
     _need(e.experts_impl in EXPERTS_IMPLS, "experts_impl", e.experts_impl, f"choose one of {', '.join(EXPERTS_IMPLS)}")
     for name in ("router_init_std", "aux_alpha", "z_alpha", "bias_update_rate"):
         _need(getattr(e, name) >= 0, name, getattr(e, name), "must be >= 0")
+    _need(e.capacity_factor >= 0, "capacity_factor", e.capacity_factor, "must be >= 0 (0 = dropless)")
+    _need(e.drop_policy in DROP_POLICIES, "drop_policy", e.drop_policy, f"choose one of {', '.join(DROP_POLICIES)}")
+    _need(e.capacity_factor == 0 or e.gating != "soft", "capacity_factor", e.capacity_factor,
+          "soft gating runs every expert on every token, so nothing can be dropped: use --gating sparse")
+    _need(e.capacity_factor == 0 or e.experts_impl == "grouped", "capacity_factor", e.capacity_factor,
+          f"a capacity runs its own dispatch (moe_block.py), not --experts-impl {e.experts_impl}: use grouped")
     _need(0 < e.collapse_threshold <= 1, "collapse_threshold", e.collapse_threshold, "must be in (0, 1]")
     _need(t.steps >= 0, "steps", t.steps, "must be >= 0 (0 = evaluate only)")
     _need(t.batch >= 1, "batch", t.batch, "must be at least 1 sequence")
@@ -235,6 +255,26 @@ def validate(cfg: Config) -> None:
     _need(t.eval_tokens >= m.context, "eval_tokens", t.eval_tokens,
           f"must be at least one window (--context {m.context})")
     _need(t.threads >= 1, "threads", t.threads, "must be at least 1")
+    _check_parallel(cfg)
+
+
+def _check_parallel(cfg: Config) -> None:
+    """--expert-parallel N: what a sharding over N ranks needs (the launch itself is checked in parallel.py)."""
+    m, e, t = cfg.model, cfg.moe, cfg.train
+    n = t.expert_parallel
+    _need(n >= 1, "expert_parallel", n, "must be at least 1 (1 = one process)")
+    if n == 1:
+        return
+    _need(e.experts % n == 0, "expert_parallel", n, f"must divide --experts {e.experts}: each rank holds E/N experts")
+    _need(t.batch % n == 0, "expert_parallel", n, f"must divide --batch {t.batch}: each rank trains on B/N sequences")
+    _need(m.moe_start_layer < m.layers, "expert_parallel", n, "the model has no MoE layer to shard: lower "
+          "--moe-start-layer")
+    _need(e.gating != "soft", "expert_parallel", n,
+          "soft gating sends every token to every expert: use --gating sparse")
+    _need(e.capacity_factor == 0, "expert_parallel", n,
+          "the expert-parallel path is dropless: leave --capacity-factor at 0")
+    _need(e.experts_impl == "grouped", "expert_parallel", n, "each rank runs its experts grouped: use "
+          "--experts-impl grouped")
 
 
 # ---------------------------------------------------------------- command line

@@ -33,7 +33,9 @@ class Routing:
     probs_TE: torch.Tensor  # softmax over the E experts, fp32
     ids_TK: torch.Tensor  # int64 expert ids each token visits (soft gating: its top-1, for the aux loss and telemetry)
     weights_TK: torch.Tensor  # combine weights of those experts (soft gating: the top-1's probability)
-    load_E: torch.Tensor  # tokens each expert processes (soft gating: gate mass), detached
+    load_E: torch.Tensor  # tokens routed to each expert (soft gating: gate mass), detached
+    capacity: int = 0  # assignments an expert may take in this batch; 0 = dropless (moe_block.py sets it)
+    kept_TK: torch.Tensor | None = None  # bool: which assignments fit in their expert's capacity (None: all)
 
 
 def route(logits_TE: torch.Tensor, top_k: int, gating: str = "sparse",

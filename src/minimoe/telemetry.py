@@ -16,9 +16,13 @@ Per MoE layer, from one batch's Routing record:
   dead            experts that got no tokens (soft gating: less than half a token of gate mass)
   weight_sum      mean over tokens of the sum of its combine weights (1.0 when correct)
   weight_min/max  the smallest and largest combine weight (must lie in [0, 1])
+  capacity        assignments one expert may take in this batch (--capacity-factor); 0 = dropless
+  dropped         (token, expert) assignments that found their expert full and were dropped
+  drop_pct        dropped as a % of the T*K assignments
+  kept_max        the most assignments one expert processed (at most capacity, when there is one)
 
 Across layers: mean CV, the worst (largest) max_load, the min load entropy and
-E_eff = exp(min load entropy), as in the Super-4096 dashboard. `CollapseTracker` records, per
+E_eff = exp(min load entropy), as in the Super-4096 dashboard, and the mean drop_pct. `CollapseTracker` records, per
 layer, the first step at which max_load >= threshold * (1/K): collapse is not uniform in depth.
 A layer is named by the index of its block (L1: the MoE layer of block 1).
 All functions are pure (tensors in, dataclasses out).
@@ -49,11 +53,28 @@ class LayerHealth:
     weight_sum: float
     weight_min: float
     weight_max: float
+    capacity: int = 0
+    dropped: int = 0
+    drop_pct: float = 0.0
+    kept_max: int = 0
 
 
 def cv_random_pct(experts: int, assignments: int) -> float:
     """CV% of E counts under uniform random assignment of `assignments` tokens: sqrt((E-1)/n)."""
     return 100.0 * math.sqrt((experts - 1) / max(assignments, 1))
+
+
+@torch.no_grad()
+def kept_counts(r: Routing) -> torch.Tensor:
+    """Assignments each expert processed: those routed to it, less the ones its capacity dropped."""
+    if r.kept_TK is None:
+        return r.load_E
+    return torch.bincount(r.ids_TK[r.kept_TK], minlength=r.load_E.numel()).float()
+
+
+def dropped_count(r: Routing) -> int:
+    """Assignments dropped for want of room in their expert (0 when dropless)."""
+    return 0 if r.kept_TK is None else int((~r.kept_TK).sum())
 
 
 @torch.no_grad()
@@ -79,6 +100,10 @@ def layer_health(r: Routing, layer: int) -> LayerHealth:
         weight_sum=float(w.sum(-1).mean()),
         weight_min=float(w.min()),
         weight_max=float(w.max()),
+        capacity=r.capacity,
+        dropped=dropped_count(r),
+        drop_pct=100.0 * dropped_count(r) / r.ids_TK.numel(),
+        kept_max=round(float(kept_counts(r).max())),
     )
 
 
@@ -95,6 +120,7 @@ class HealthSummary:
     e_eff: float  # exp(min_entropy): the worst layer's effective expert count
     dead: int  # summed over layers
     layers: int
+    drop_pct: float = 0.0  # mean over layers: assignments dropped for want of capacity, %
 
 
 def summarize(health: list[LayerHealth]) -> HealthSummary | None:
@@ -108,6 +134,7 @@ def summarize(health: list[LayerHealth]) -> HealthSummary | None:
         e_eff=math.exp(min_ent),
         dead=sum(h.dead for h in health),
         layers=len(health),
+        drop_pct=sum(h.drop_pct for h in health) / len(health),
     )
 
 

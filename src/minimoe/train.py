@@ -7,6 +7,11 @@ val loss against the dense baseline of matched active width (trained once, then 
 routing health report on held-out tokens, the first collapse step of each layer, P_total and
 P_active, and the files: telemetry.json (the whole history), load.png, and a checkpoint with
 --save. Ctrl-C stops cleanly: what was measured so far is still written.
+
+Under a capacity (--capacity-factor) every step also records each layer's dropped assignments. With
+--expert-parallel N (under torchrun) each rank trains on its B/N sequences with its E/N experts
+(parallel.py); the losses and the telemetry are the whole batch's, rank 0 prints and writes, and the
+experts are gathered back for the evaluation, the checkpoint and the traffic report.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from . import report
+from . import parallel, report
 from .checkpoint import CheckpointError, config_mismatch, load_checkpoint, save_checkpoint
 from .config import Config, ConfigError, build_parser, config_file_in, config_from_args
 from .data import Batches, DataError, Dataset, load_dataset
@@ -32,7 +37,7 @@ from .loss import combine_losses, main_loss_fn
 from .model import MiniLM
 from .params import count_params
 from .perf.adamw import AdamW
-from .telemetry import CollapseTracker, cv_random_pct, health_dict, summarize
+from .telemetry import CollapseTracker, cv_random_pct, dropped_count, health_dict, summarize
 
 
 @dataclass
@@ -61,16 +66,24 @@ def _progress_bar(step: int, steps: int, main: float, t0: float) -> str:
     return f"\r[{'#' * done}{'.' * (30 - done)}] {step}/{steps}  main={main:.3f}  {rate:5.1f} it/s  eta {eta:4.0f}s"
 
 
-def train(cfg: Config, data: Dataset | None = None, echo=None, live: bool = False) -> RunResult:
-    """Train one model. echo(line) receives the step lines (None: silent); live draws a progress bar."""
+def train(cfg: Config, data: Dataset | None = None, echo=None, live: bool = False,
+          par: parallel.ExpertParallel | None = None) -> RunResult:
+    """Train one model. echo(line) receives the step lines (None: silent); live draws a progress bar.
+    par: this rank's part of an expert-parallel job (default: joined when --expert-parallel > 1)."""
     t = cfg.train
+    par = par or (parallel.start(cfg) if t.expert_parallel > 1 else None)
+    if par and par.rank != 0:
+        echo, live = None, False  # rank 0 speaks for the job
     torch.set_num_threads(t.threads)
     torch.manual_seed(t.seed)
     data = data or load_dataset(t.data, cfg.model.context)
     cfg = cfg.replace(model={"vocab_size": data.vocab_size})
-    model = MiniLM(cfg)
+    model = MiniLM(cfg)  # every rank builds the same model from the seed...
     if t.load:
         _load_into(model, cfg, data, t.load)
+    if par:
+        experts_forward = model.moe_blocks[0].experts_forward
+        par.shard(model)  # ...and keeps its own experts
     opt = AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)  # torch.optim.AdamW, bit for bit, faster
     batches = Batches(data.train_ids, cfg.model.context, t.batch, t.seed)
     moe_blocks = model.moe_blocks
@@ -82,20 +95,27 @@ def train(cfg: Config, data: Dataset | None = None, echo=None, live: bool = Fals
     try:
         for step in range(1, t.steps + 1):
             x_BS, y_BS = batches.next()
+            if par:
+                x_BS, y_BS = par.rows(x_BS), par.rows(y_BS)
             logits, routings = model(x_BS)
-            parts = combine_losses(main_loss_fn(logits, y_BS), routings, cfg.moe.aux_alpha, cfg.moe.z_alpha)
+            losses = par.combine_losses if par else combine_losses
+            parts = losses(main_loss_fn(logits, y_BS), routings, cfg.moe.aux_alpha, cfg.moe.z_alpha)
             opt.zero_grad()
             parts.total.backward()
+            if par:
+                par.all_reduce_grads(model)
             opt.step()
-            for block, r in zip(moe_blocks, routings):
-                block.router.update_bias(r.load_E)
-            loads = [r.load_E for r in routings]
+            loads = par.global_loads(routings) if par else [r.load_E for r in routings]
+            for block, load_E in zip(moe_blocks, loads):
+                block.router.update_bias(load_E)
+            drops = [dropped_count(r) for r in routings]
             max_loads = [float(lo.max() / lo.sum()) for lo in loads]
             cvs = [float(100 * lo.std(unbiased=False) / lo.mean()) for lo in loads]
             tracker.update(step, max_loads)
             main, aux = parts.main.item(), parts.aux.item()
             history.append({"step": step, "main": main, "aux": aux, "z": parts.z.item(),
-                            "max_load": max_loads, "cv": cvs, "cv_random": cv_rand})
+                            "max_load": max_loads, "cv": cvs, "cv_random": cv_rand, "dropped": drops,
+                            "drop_pct": [100.0 * d / r.ids_TK.numel() for d, r in zip(drops, routings)]})
             printed = step % t.log_every == 0 or step == t.steps
             if printed or step % snap_every == 0:
                 counts = [lo.tolist() for lo in loads]
@@ -104,7 +124,8 @@ def train(cfg: Config, data: Dataset | None = None, echo=None, live: bool = Fals
                     worst = max(range(len(cvs)), key=cvs.__getitem__) if cvs else None
                     line = report.step_line(step, main, aux,
                                             counts[worst] if cvs else None, cvs[worst] if cvs else None,
-                                            model.moe_layers[worst] if len(cvs) > 1 else None, width)
+                                            model.moe_layers[worst] if len(cvs) > 1 else None, width,
+                                            history[-1]["drop_pct"] if cfg.moe.capacity_factor > 0 else None)
                     echo(("\r\033[K" if live else "") + line)
             if live:
                 print(_progress_bar(step, t.steps, main, t0), end="", file=sys.stderr, flush=True)
@@ -112,9 +133,13 @@ def train(cfg: Config, data: Dataset | None = None, echo=None, live: bool = Fals
         interrupted = True
     if live:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
+    seconds, extra = time.perf_counter() - t0, {"vocab": data.vocab}
+    if par:
+        extra["parallel"] = par.gather_traffic(seconds)
+        par.unshard(model, experts_forward)  # every rank holds every expert again
     final = evaluate(model, data, t.eval_tokens)
-    return RunResult(cfg, model, history, log, final, tracker.first_step, time.perf_counter() - t0,
-                     model.moe_layers, interrupted=interrupted, extra={"vocab": data.vocab})
+    return RunResult(cfg, model, history, log, final, tracker.first_step, seconds,
+                     model.moe_layers, interrupted=interrupted, extra=extra)
 
 
 def _load_into(model: MiniLM, cfg: Config, data: Dataset, path: str) -> None:
@@ -134,7 +159,8 @@ def _load_into(model: MiniLM, cfg: Config, data: Dataset, path: str) -> None:
 
 def dense_baseline(cfg: Config, data: Dataset) -> float:
     """Val loss of the dense model of matched active width on the same tokens; cached on disk."""
-    dcfg = dense_baseline_config(cfg).replace(train={"save": "", "load": "", "out": "", "baseline": False})
+    dcfg = dense_baseline_config(cfg).replace(train={"save": "", "load": "", "out": "", "baseline": False,
+                                                     "expert_parallel": 1})
     key_src = json.dumps([dcfg.to_dict(), data.vocab, len(data.train_ids), source_fingerprint()], sort_keys=True)
     path = cache_dir() / f"dense-{hashlib.sha256(key_src.encode()).hexdigest()[:20]}.json"
     if path.is_file():
@@ -159,13 +185,17 @@ def write_outputs(res: RunResult, out_dir: str) -> list[str]:
             "first_collapse_step": res.first_collapse,
             "final_health": health_dict(res.final.health), "summary": dataclasses.asdict(s) if s else None,
             "history": res.history, "log": res.log}
+    if "parallel" in res.extra:
+        blob["parallel"] = res.extra["parallel"]
     atomic_write(out / "telemetry.json", json.dumps(blob).encode())
     written = [str(out / "telemetry.json")]
     if res.history:
         m, e = res.cfg.model, res.cfg.moe
         title = (f"E={e.experts} K={e.top_k} S={e.shared} gating={e.gating} aux_alpha={e.aux_alpha} "
                  f"layers={m.layers} D={m.width} seed={res.cfg.train.seed}")
-        report.plot_run(str(out / "load.png"), res.history, res.log, title, res.layers)
+        capped = e.capacity_factor > 0
+        title += f" C={e.capacity_factor:g} ({e.drop_policy})" if capped else ""
+        report.plot_run(str(out / "load.png"), res.history, res.log, title, res.layers, capped)
         written.append(str(out / "load.png"))
     return written
 
@@ -204,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: not enough memory for this model and batch; lower --batch, --experts, --expert-hidden "
               "or --width", file=sys.stderr)
         return 2
+    if cfg.train.expert_parallel > 1 and parallel.finish() != 0:
+        return 130 if res.interrupted else 0  # rank 0 reports for the job
     if res.interrupted:
         print(f"interrupted at step {len(res.history)}: writing what was measured so far", file=sys.stderr)
     cfg = res.cfg
@@ -214,11 +246,15 @@ def main(argv: list[str] | None = None) -> int:
     if res.final.health:
         print(f"\nrouting health on {cfg.train.eval_tokens} held-out tokens:")
         print(report.health_table(res.final.health, cfg.moe.top_k))
-        print(report.summary_line(res.summary))
+        print(report.summary_line(res.summary, cfg.moe.capacity_factor > 0))
         firsts = ", ".join(f"L{i}: {'never' if s is None else s}" for i, s in zip(res.layers, res.first_collapse))
         print(f"first step with max_load >= {cfg.moe.collapse_threshold:g}/K: {firsts}")
     pc = count_params(cfg)
     print(f"P_total={pc.total:,}  P_active={pc.active:,}")
+    if "parallel" in res.extra:
+        print(f"\nexpert parallel: {cfg.train.expert_parallel} ranks, {cfg.moe.experts // cfg.train.expert_parallel} "
+              f"experts and {cfg.train.batch // cfg.train.expert_parallel} sequences each; all-to-all traffic:")
+        print(report.traffic_table(res.extra["parallel"]))
     print(f"time: {len(res.history)} steps in {res.seconds:.1f} s")
     written = write_outputs(res, cfg.train.out) if cfg.train.out else []
     if cfg.train.save and not res.interrupted:

@@ -43,8 +43,8 @@ from .switch import status
 
 HERE = Path(__file__).resolve().parent
 TOOL = {"exercise_tool.py": "__main__.py", "notes.py": "notes.py", "textfiles.py": "textfiles.py"}
-LEARNER_RECIPES = ("default", "setup", "test", "test-slow", "moe-train", "compress", "params", "experiment",
-                   "lint", "bench")
+LEARNER_RECIPES = ("default", "setup", "test", "test-slow", "moe-train", "moe-train-ep", "compress", "params",
+                   "experiment", "lint", "bench")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".*.tmp", "outputs")
 IMAGE_RE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 PHASE_IMPORT_RE = re.compile(r"^\s*(?:from|import)\s+(?:tests\.)?phase(\d+)\b", re.M)
