@@ -83,7 +83,7 @@ autograde *args:
 gradebook *args:
     {{python}} -m minimoe.course gradebook "$@"
 
-# Check every break: detectors green pristine, red with it on, green after off, over labs/seeds.yaml's seeds
+# Check every break over labs/seeds.yaml's verify seeds: the learner suite's red tests as declared, detectors, symptom measure
 verify-breaks *args:
     {{python}} -m minimoe.course verify "$@"
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -38,6 +41,22 @@ def _seed():
     yield
 
 
+@pytest.fixture
+def observe(record_property):
+    """observe(name, value, limit=None, passes=None) -> value: keep a quantity the test measured.
+
+    The quantity a test asserts on is given with its limit and the side that passes ("<=" or ">="):
+    run over many seeds, the values say how far from the limit the test stays. Nothing in a test's
+    outcome depends on what it observes."""
+    def keep(name: str, value: float, limit: float | None = None, passes: str | None = None) -> float:
+        record_property(name, float(value))
+        if limit is not None:
+            record_property("checked", {"name": name, "limit": float(limit), "passes": passes})
+        return value
+
+    return keep
+
+
 @pytest.fixture(scope="session")
 def corpus():
     from minimoe.data import load_dataset
@@ -45,19 +64,48 @@ def corpus():
     return load_dataset("", context=64)
 
 
+def _saved_runs() -> Path | None:
+    """$MINIMOE_RUNS (a folder) keeps the lab models trained by one test session for the next ones."""
+    raw = os.environ.get("MINIMOE_RUNS")
+    return Path(raw) if raw else None
+
+
+def _run_key(cfg, seed: int, vocab: str) -> str:
+    from minimoe.files import source_fingerprint
+
+    # compress.py and params.py cannot change a training run: train() calls neither
+    code = source_fingerprint(exclude=("compress.py", "params.py"))
+    blob = json.dumps([cfg.to_dict(), seed, vocab, code, torch.__version__], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
 @pytest.fixture(scope="session")
 def train_lab(corpus):
     """train_lab(cfg, seed) -> the RunResult of the lab model `cfg` trained on `seed` (one thread, no
     baseline, no files), trained once per test session: every detector that asks for the same model
-    and seed shares one run (phases 38 and 39 share theirs)."""
+    and seed shares one run (phases 38 and 39 share theirs). With $MINIMOE_RUNS set, a run is saved
+    there and read back by later sessions of the same code (its history is not kept)."""
+    from minimoe.checkpoint import CheckpointError, save_checkpoint
     from minimoe.train import train
 
     runs = {}
 
     def run(cfg, seed: int):
         key = (repr(cfg), seed)
-        if key not in runs:
-            runs[key] = train(cfg.replace(train={"seed": seed, "threads": 1, "baseline": False, "out": ""}), corpus)
+        if key in runs:
+            return runs[key]
+        cfg = cfg.replace(train={"seed": seed, "threads": 1, "baseline": False, "out": ""})
+        saved = _saved_runs()
+        path = saved / f"run-{_run_key(cfg, seed, corpus.vocab)}.pt" if saved else None
+        if path is not None and path.is_file():
+            try:
+                runs[key] = train(cfg.replace(train={"steps": 0, "load": str(path)}), corpus)
+                return runs[key]
+            except CheckpointError:
+                pass  # a damaged file: train again
+        runs[key] = train(cfg, corpus)
+        if path is not None:
+            save_checkpoint(str(path), runs[key].model, runs[key].cfg, corpus.vocab, cfg.train.steps)
         return runs[key]
 
     return run

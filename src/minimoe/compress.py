@@ -97,8 +97,9 @@ def magnitude_prune(w_XY: torch.Tensor, sparsity: float) -> torch.Tensor:
     k = int(sparsity * w_XY.numel())
     if k == 0:
         return w_XY.clone()
-    threshold = w_XY.abs().flatten().kthvalue(k).values
-    return torch.where(w_XY.abs() > threshold, w_XY, torch.zeros_like(w_XY))
+    score_XY = w_XY.abs()  # magnitude: a large negative weight matters as much as a large positive one
+    threshold = score_XY.flatten().kthvalue(k).values
+    return torch.where(score_XY > threshold, w_XY, torch.zeros_like(w_XY))
 
 
 @torch.no_grad()

@@ -11,8 +11,8 @@ z          the router z-loss (Zoph et al., 2022, ST-MoE, eq. 5): keeps router lo
 
 What aux_alpha does: it sets how hard balance is bought against the main loss. 0.01 is the
 Switch paper's value: small enough that the main loss dominates, large enough that the router
-cannot collapse for free. Zero it and the model is no longer an MoE in any meaningful sense
-(break 36-01); make it huge and the router balances perfectly and learns nothing about tokens.
+cannot collapse for free. Zero it and the model is no longer an MoE in any meaningful sense; make it
+huge and the router balances perfectly and learns nothing about tokens.
 
 All functions are pure: tensors in, tensors out.
 """

@@ -1,10 +1,9 @@
-"""The Switch aux loss at its two ends, and the combined loss."""
+"""The Switch aux loss at its two ends, and the z-loss."""
 
 import pytest
 import torch
 
-from minimoe.loss import aux_load_balancing_loss, combine_losses, router_z_loss
-from minimoe.router import route
+from minimoe.loss import aux_load_balancing_loss, router_z_loss
 
 
 @pytest.mark.parametrize("E", [2, 4, 16])
@@ -36,14 +35,6 @@ def test_aux_gradient_lowers_probability_of_the_busiest_expert():
     ids = torch.zeros(10, 1, dtype=torch.long)  # all tokens went to expert 0
     aux_load_balancing_loss(logits.softmax(-1), ids).backward()
     assert (logits.grad[:, 0] > 0).all()  # gradient descent lowers expert 0's score
-
-
-def test_combined_loss_weights_the_aux_by_alpha():
-    r = route(torch.randn(50, 4), 1)
-    main = torch.tensor(2.0)
-    parts = combine_losses(main, [r], aux_alpha=0.5)
-    torch.testing.assert_close(parts.total, main + 0.5 * parts.aux)
-    assert combine_losses(main, [], aux_alpha=0.5).total.item() == 2.0
 
 
 def test_z_loss_grows_with_logit_scale():

@@ -20,8 +20,9 @@ def test_one_expert_moe_equals_dense_ffn_with_the_same_weights():
         dense.w_down_FD.copy_(block.experts.w_down_EFD[0])
     x = torch.randn(20, 8)
     y, r = block(x)
-    torch.testing.assert_close(r.weights_TK, torch.ones(20, 1))  # softmax over one expert is 1
-    torch.testing.assert_close(y, dense(x))
+    gap = (y - dense(x)).abs().max().item()
+    assert gap < 1e-5, (f"one-expert MoE vs the dense FFN with its weights: outputs differ by up to {gap:.3g}; "
+                        f"combine weights {r.weights_TK.min().item():.4g}..{r.weights_TK.max().item():.4g}")
 
 
 def test_permuting_experts_with_router_rows_leaves_output_unchanged():

@@ -115,6 +115,32 @@ def test_a_blind_handout_names_nothing(in_repo, catalog, capsys):
         assert '"X1"' in (repo / "exercise/exercises.json").read_text()
 
 
+def test_a_blind_handout_of_the_real_course_names_nothing(in_repo, catalog, capsys):
+    """Every phase's blind handout, built from the course as it is (nothing scrubbed), with every break of
+    the phase on at once: no break id or title anywhere in its files or its history, and none of the
+    given breaks' original lines."""
+    for phase in sorted({b.phase for b in catalog.values()}):
+        mine = [b for b in catalog.values() if b.phase == phase]
+        cls = f"classroom-{phase}"
+        assert course_main(["handout", "--phase", str(phase), "--count", str(len(mine)), "--blind", "--class",
+                            "--seed", "1", "--classroom", cls]) == 0, capsys.readouterr().err
+        capsys.readouterr()
+        roster = classroom.read_roster(in_repo / cls)
+        h = roster["handouts"][roster["class"]]
+        repo = in_repo / cls / h["repo"]
+        assert sorted(h["codes"].values()) == sorted(b.id for b in mine)
+        files = {f.relative_to(repo).as_posix(): f.read_text(errors="replace") for f in repo.rglob("*")
+                 if f.is_file() and ".git" not in f.parts and f.suffix != ".png"}
+        files["git log -p --all"] = git(repo, "log", "-p", "--all")
+        for where, text in files.items():
+            for b in catalog.values():
+                for needle in (b.id, b.t("title"), b.t("title", "es")):
+                    assert needle not in text, f"phase {phase}'s blind handout: {where} names {needle!r}"
+            for b in mine:
+                assert b.old.strip() not in text, f"phase {phase}'s blind handout: {where} holds {b.id}'s line"
+        assert all(b.new in (repo / b.target).read_text() for b in mine)
+
+
 def test_a_handout_that_would_leak_is_refused_and_nothing_is_written(in_repo, catalog, capsys):
     readme = next(in_repo.glob("labs/phase-36-*/README.md"))
     readme.write_text(readme.read_text() + f"\nSee also: {catalog['36-02'].t('title')}.\n")

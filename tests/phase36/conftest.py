@@ -1,9 +1,9 @@
-"""Phase 36's lab settings, shared by its detectors: the model the lab pages train.
+"""Phase 36's lab settings, shared by its tests: the model the lab pages train.
 
 labs/phase-36-routing-and-balance/lab.yaml: E=4 experts, top-1, expert width 16, a router
-initialised near-uniform (std 0.01), 300 steps of 16 x 64 tokens. Measured over seeds 0-9 (see
-labs/phase-36-*/README.md for the margins): with the aux loss the worst layer's busiest expert takes
-0.29-0.41 of the held-out tokens, without it 0.58-0.93.
+initialised near-uniform (std 0.01), 300 steps of 16 x 64 tokens: minimoe's defaults but for the
+shorter run, so `lab_run(seed)` is `just moe-train --steps 300 --seed N` (with one thread) and one
+row of `just experiment seeds --steps 300`.
 """
 
 import pytest

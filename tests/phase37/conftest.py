@@ -1,12 +1,10 @@
-"""Phase 37's lab settings, shared by its detectors: the Super-4096 model at E=256, balanced by the
+"""Phase 37's lab settings, shared by its tests: the Super-4096 model at E=256, balanced by the
 aux-free bias alone.
 
 labs/phase-37-extreme-sparsity/lab.yaml: D=32, 2 MoE blocks, E=256 routed experts of hidden width 8,
 top-7, one shared expert (the shape of `just experiment super4096`), aux loss off (aux_alpha 0),
-aux-free bias rate 0.01, 100 steps of 16 x 64 tokens. Measured over seeds 0-9 (labs/phase-37-*/README.md
-has the table): dead experts on 4,096 held-out tokens, summed over both layers (of 512), are 32-65
-with the bias, 328-346 with the bias not applied (the same as no balancing) and 407-417 with its
-update's sign flipped.
+aux-free bias rate 0.01, 100 steps of 16 x 64 tokens: `lab_run(seed)` is the hunt's `just moe-train`
+run with those flags and `--seed N` (one thread), and one row of its `just experiment seeds`.
 """
 
 import pytest

@@ -1,13 +1,13 @@
-"""Phase 38's lab settings, shared by its detectors: two models, each written once in its own phase.
+"""Phase 38's lab settings, shared by its tests: two models, each written once in its own phase.
 
 LAB is phase 36's toy (labs/phase-36-*/lab.yaml: E=4 experts, expert width 16, a near-uniform router
-init) used untrained by the load-telemetry detectors: they check what the telemetry counts, which
+init) used untrained by the load-telemetry tests: they check what the telemetry counts, which
 needs no training.
 
 COMPRESS_LAB is the model `just compress` trains and compresses (labs/phase-39-*/lab.yaml): E=16
 experts, top-2, expert width 16, every expert starting from the same init, 300 steps of 16 x 64
 tokens. It is trained once per seed per test session (`train_lab` in tests/conftest.py); phase 39's
-detectors use the same runs. Measured over seeds 0-9 (labs/phase-38-*/README.md has the per-seed values).
+tests use the same runs.
 """
 
 import pytest

@@ -12,7 +12,19 @@ Schema (text fields are {en: ..., es: ...}):
     target: src/minimoe/loss.py      the file the break edits (inside src/minimoe/)
     mutation: {old: "...", new: "..."}   one line's content before and after; `old` must occur
                                      exactly once in the pristine target
-    detectors: [tests/phaseNN/test_x.py::test_y, ...]   must go red with the break on
+    detectors: [tests/phaseNN/test_x.py::test_y, ...]   the graders' tests: red with the break on, on
+                                     every verify seed (labs/seeds.yaml); a subset of `red`
+    red: [tests/core/test_a.py::test_b, tests/phaseNN/...]   every learner-facing test (tests/core/,
+                                     tests/phaseNN/; no [seedN] suffix) that goes red with the break on:
+                                     `just verify-breaks` runs the whole learner-facing suite and fails
+                                     on a red test not listed here, and on a listed one that stays green
+    measure:                         the symptom as the phase's hunt shows it
+      run: moe-train --steps 300     one of the phase's hunt commands (syllabus.yaml, hunt.run)
+      name: mean_cv                  the column or field of its output; the quantity `test` records
+      test: tests/phaseNN/...::test_y    a learner-facing test that records `name` (tests/conftest.py's
+                                     `observe`), seed by seed
+      pristine: [lo, hi]             the range it spans over the verify seeds without the break ...
+      broken: [lo, hi]               ... and with it; the two must not overlap
     symptom, hidden_cause, fix, seen_in: text
     hints: [text, text, text]        the three-rung ladder, vaguest first
     lab: labs/phase-NN-*/NN-MM-*.md  the lab page (optional)
@@ -29,6 +41,8 @@ from .textfiles import CourseError, safe_yaml
 
 LANGS = ("en", "es")
 ID_RE = re.compile(r"^(\d{2})-(\d{2})$")
+LEARNER_TEST_RE = re.compile(r"^tests/(core|phase\d+)/[\w/]+\.py::")  # the suite a learner can run
+SEED_SUFFIX_RE = re.compile(r"(\[seed\d+\]|-seed\d+\])$")
 TEXT_FIELDS = ("title", "concept", "symptom", "hidden_cause", "fix", "seen_in")
 
 
@@ -39,6 +53,17 @@ def repo_root(start: Path | None = None) -> Path:
         if (p / "labs").is_dir() and (p / "src" / "minimoe").is_dir():
             return p
     raise CourseError("run this inside the minimoe folder (the one with labs/ and src/minimoe/)")
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A break's symptom as the hunt shows it, and the ranges it spans without and with the break."""
+
+    run: str  # a hunt command of the phase (syllabus.yaml)
+    name: str  # what its output calls the quantity; the name `test` records it under
+    test: str  # the learner-facing test that records it
+    pristine: tuple[float, float]
+    broken: tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -53,6 +78,8 @@ class Break:
     hints: tuple[dict, ...]
     lab: str | None
     path: Path
+    red: tuple[str, ...] = ()
+    measure: Measure | None = None
 
     def t(self, field: str, lang: str = "en") -> str:
         return self.text[field].get(lang) or self.text[field]["en"]
@@ -99,6 +126,18 @@ def parse_break(d, path: Path, root: Path) -> Break:
     for x in dets:
         if not x.startswith(f"tests/phase{m.group(1)}/") or not (root / x.split("::")[0]).is_file():
             raise CourseError(f"{where}: field 'detectors': {x} is not a test file under tests/phase{m.group(1)}/")
+    red = d.get("red")
+    if not isinstance(red, list) or not all(isinstance(x, str) and "::" in x for x in red):
+        raise CourseError(f"{where}: field 'red' must list every learner-facing test the break turns red "
+                          "(tests/core/test_x.py::test_y, tests/phaseNN/test_x.py::test_y)")
+    for x in red:
+        if not LEARNER_TEST_RE.match(x) or SEED_SUFFIX_RE.search(x) or not (root / x.split("::")[0]).is_file():
+            raise CourseError(f"{where}: field 'red': {x} is not a test of tests/core/ or tests/phaseNN/ "
+                              "(write it without its [seedN] suffix)")
+    missing = [x for x in dets if x not in red]
+    if missing:
+        raise CourseError(f"{where}: field 'red' must hold every detector; it misses {', '.join(missing)}")
+    measure = parse_measure(d.get("measure"), where, root, d["phase"])
     hints = d.get("hints")
     if not isinstance(hints, list) or len(hints) != 3:
         raise CourseError(f"{where}: field 'hints' must be a list of exactly three rungs")
@@ -106,7 +145,45 @@ def parse_break(d, path: Path, root: Path) -> Break:
     lab = d.get("lab")
     if lab is not None and not (isinstance(lab, str) and (root / lab).is_file()):
         raise CourseError(f"{where}: field 'lab': {lab} does not exist")
-    return Break(bid, d["phase"], text, target, mut["old"], mut["new"], tuple(dets), hints, lab, path)
+    return Break(bid, d["phase"], text, target, mut["old"], mut["new"], tuple(dets), hints, lab, path,
+                 tuple(red), measure)
+
+
+def _range(v, field: str, where: str) -> tuple[float, float]:
+    ok = isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                     for x in v) and v[0] <= v[1]
+    if not ok:
+        raise CourseError(f"{where}: field 'measure.{field}' must be a range [low, high] of two numbers")
+    return float(v[0]), float(v[1])
+
+
+def hunt_runs(root: Path, phase: int) -> list[str]:
+    """The commands a phase's hunt starts with (labs/phase-NN-*/syllabus.yaml, hunt.run)."""
+    path = phase_dir(root, phase) / "syllabus.yaml"
+    data = safe_yaml(path, "syllabus file") if path.is_file() else None
+    runs = (data or {}).get("hunt", {}).get("run") if isinstance(data, dict) else None
+    if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
+        raise CourseError(f"{path}: needs hunt.run, the list of commands a hunt starts with")
+    return runs
+
+
+def parse_measure(m, where: str, root: Path, phase: int) -> Measure:
+    if not isinstance(m, dict) or not all(isinstance(m.get(k), str) and m[k] for k in ("run", "name", "test")):
+        raise CourseError(f"{where}: field 'measure' needs run (a hunt command), name (what its output shows), "
+                          "test (the test that records it), pristine and broken (two ranges)")
+    runs = hunt_runs(root, phase)
+    if m["run"] not in runs:
+        raise CourseError(f"{where}: field 'measure.run' must be one of the phase's hunt commands "
+                          f"(syllabus.yaml, hunt.run): {'; '.join(runs)}")
+    test = m["test"]
+    if "::" not in test or not LEARNER_TEST_RE.match(test) or SEED_SUFFIX_RE.search(test) \
+            or not (root / test.split("::")[0]).is_file():
+        raise CourseError(f"{where}: field 'measure.test': {test} is not a test of tests/core/ or tests/phaseNN/")
+    pristine, broken = _range(m.get("pristine"), "pristine", where), _range(m.get("broken"), "broken", where)
+    if not (pristine[1] < broken[0] or broken[1] < pristine[0]):
+        raise CourseError(f"{where}: field 'measure': the pristine range {list(pristine)} and the broken range "
+                          f"{list(broken)} overlap, so the measure does not tell them apart")
+    return Measure(m["run"], m["name"], test, pristine, broken)
 
 
 def load_catalog(root: Path | None = None) -> dict[str, Break]:

@@ -32,7 +32,7 @@ from . import classroom, guard, handout, learners
 from . import grade as grading
 from .catalog import CourseError, course_seeds, load_catalog, lookup, repo_root
 from .switch import pick_blind, status, switch_off, switch_off_all, switch_on, tracked
-from .verify import kill_matrix, save, verify
+from .verify import kill_matrix, margins, save, verify
 
 
 def _blind_phases(root, cat) -> set[int]:
@@ -249,14 +249,26 @@ def cmd_verify(root, args):
               and (not args.break_id or b.id == args.break_id)]
     if not breaks:
         raise CourseError("no break matches; `just breaks` lists them")
-    seeds = list(range(args.seeds)) if args.seeds else course_seeds(root)["verify"]
+    seeds = parse_seeds(args.seeds) if args.seeds else course_seeds(root)["verify"]
     report = verify(root, cat, breaks, seeds, workers=args.workers)
     print(kill_matrix(report, breaks))
+    print(margins(report, breaks))
     save(report, root / "runs" / "verify" / "verify.json")
     for f in report.failures:
         print("FAIL " + f)
     print(f"{'OK' if report.ok else 'FAILED'}: {len(breaks)} breaks x {len(seeds)} seeds in {report.seconds:.0f} s")
     return 0 if report.ok else 1
+
+
+def parse_seeds(text: str) -> list[int]:
+    """--seeds: a list (3,17,42), or a count N for seeds 0..N-1."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise CourseError(f"--seeds {text!r}: give a count (10) or a list of seeds (3,17,42)") from None
+    if not seeds or min(seeds) < 0:
+        raise CourseError(f"--seeds {text!r}: give a count (10) or a list of seeds (3,17,42)")
+    return list(range(seeds[0])) if len(seeds) == 1 and "," not in text else seeds
 
 
 def cmd_outputs(root, args):
@@ -318,7 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--columns", help="only these columns, comma-separated, in this order")
     s.add_argument("--classroom", help="the classroom folder (default: classroom/)")
     s = sub.add_parser("verify", help="check every break is red when on and green when off, over seeds")
-    s.add_argument("--seeds", type=int, help="seeds 0..N-1 instead of labs/seeds.yaml's verify seeds")
+    s.add_argument("--seeds", help="these seeds (3,17,42), or 0..N-1 for a count N, instead of labs/seeds.yaml's "
+                   "verify seeds")
     s.add_argument("--phase", type=int)
     s.add_argument("--break", dest="break_id")
     s.add_argument("--workers", type=int, default=2)

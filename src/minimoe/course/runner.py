@@ -1,4 +1,4 @@
-"""Run detector tests in a subprocess, in a clean environment, and collect their outcomes per seed.
+"""Run tests in a subprocess, in a clean environment, and collect their outcomes per seed.
 
 Detector tests take a `seed` fixture; tests/conftest.py parametrizes it from $MINIMOE_SEEDS
 (default "0"), so one pytest run covers every seed and the node ids read
@@ -8,7 +8,8 @@ The run sees nothing of the caller's Python or pytest set-up: the environment is
 scratch (no PYTHONPATH but the tree's own src/, no PYTEST_ADDOPTS, PYTEST_PLUGINS or plugin
 autoload), bytecode goes to a fresh folder (a forged `__pycache__` is never read), the ini
 file's addopts are replaced, and no conftest.py above tests/ is loaded. A detector that did not
-run (deselected, missing, crashed) counts as red, with the reason.
+run (deselected, missing, crashed) counts as red, with the reason. Each outcome carries what the test
+observed (its `record_property` values: see results_plugin.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SEED_RE = re.compile(r"\[seed(\d+)\]$")
@@ -33,6 +34,7 @@ class Outcome:
     passed: bool
     seconds: float
     message: str
+    properties: dict = field(default_factory=dict)  # what the test observed (name -> value)
 
 
 def clean_env(root: Path, tmp: Path, **extra: str) -> dict[str, str]:
@@ -51,14 +53,16 @@ def pytest_command(workers: int, ids: list[str]) -> list[str]:
 
 
 def run_detectors(root: Path, ids: list[str], seeds: list[int], workers: int = 2,
-                  timeout: float = 1800) -> list[Outcome]:
-    """Run the given detector ids for every seed in the tree at root (its own src/ on the path)."""
+                  timeout: float = 1800, options: tuple[str, ...] = (), **env_extra: str) -> list[Outcome]:
+    """Run the given test ids for every seed in the tree at root (its own src/ on the path). An id that
+    ends in [seedN] runs on that seed only; `options` are more pytest flags, `env_extra` more variables."""
     with tempfile.TemporaryDirectory(prefix="minimoe-run-") as tmp:
         results = Path(tmp) / "results.json"
-        env = clean_env(root, Path(tmp), MINIMOE_SEEDS=",".join(map(str, seeds)), MINIMOE_RESULTS=str(results))
+        env = clean_env(root, Path(tmp), MINIMOE_SEEDS=",".join(map(str, seeds)), MINIMOE_RESULTS=str(results),
+                        **env_extra)
         try:
-            proc = subprocess.run(pytest_command(workers, ids), cwd=root, env=env, capture_output=True, text=True,
-                                  timeout=timeout)
+            proc = subprocess.run(pytest_command(workers, [*options, *ids]), cwd=root, env=env, capture_output=True,
+                                  text=True, timeout=timeout)
             tail = (proc.stdout[-1500:] + proc.stderr[-1500:]).strip()
         except subprocess.TimeoutExpired:
             tail = f"the run took longer than {timeout:.0f} s and was stopped"
@@ -70,7 +74,7 @@ def run_detectors(root: Path, ids: list[str], seeds: list[int], workers: int = 2
         if m:
             seeded.add(base)
         out.append(Outcome(base, int(m.group(1)) if m else seeds[0], r["outcome"] == "passed", r["seconds"],
-                           r["message"]))
+                           r["message"], r.get("properties") or {}))
     for i in ids:  # every asked-for test (and seed, where it takes one) has an outcome: one that did not run is red
         m, base = SEED_RE.search(i), SEED_RE.sub("", i)
         mine = [o for o in out if o.detector == base or o.detector.startswith(base + "[")]
@@ -84,3 +88,14 @@ def run_detectors(root: Path, ids: list[str], seeds: list[int], workers: int = 2
             if not any(o.seed == seed for o in mine):
                 out.append(Outcome(base, seed, False, 0.0, f"did not run: {tail[-600:] or 'no output'}"))
     return out
+
+
+def collect(root: Path, paths: list[str], seeds: list[int], options: tuple[str, ...] = (),
+            timeout: float = 600) -> list[str]:
+    """The node ids pytest collects under `paths` in the tree at root, seeded tests on the first seed."""
+    with tempfile.TemporaryDirectory(prefix="minimoe-collect-") as tmp:
+        env = clean_env(root, Path(tmp), MINIMOE_SEEDS=str(seeds[0]))
+        cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+               "--confcutdir", "tests", *options, *paths]
+        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+    return [ln.strip() for ln in proc.stdout.splitlines() if "::" in ln and not ln.startswith(" ")]

@@ -1,17 +1,17 @@
-"""`just experiment compression_checks`: the quantities phase 38's and 39's compression detectors read.
+"""`just experiment compression_checks`: the quantities phase 38's and 39's compression tests read.
 
 For each seed: the model `just compress` trains (phase 39's lab settings, labs/phase-39-*/lab.yaml:
 E=16, top-2, expert width 16, same init, 300 steps of 16 x 64 tokens), then, each on its own copy.
 One row per seed, then the min and max over the seeds; the columns:
 
   tern_L0    share of the 4096 held-out tokens whose first-choice expert in the first MoE layer
-             changes after ternary quantisation (38-01's detector: <= 0.005)
-  prune_L0   the same after 50% magnitude pruning (38-02's detector: <= 0.005)
-  prune_x    perplexity after 50% pruning / the original's (39-01's detector: <= 3, LENIENT)
-  prune_uniq distinct tokens in the pruned model's 100-token greedy sample (39-01: >= 5)
-  spread     expert spread after ternary / before, the smaller of the two layers (39-01: >= 0.5)
+             changes after ternary quantisation (tests/phase38: <= 0.005)
+  prune_L0   the same after 50% magnitude pruning (tests/phase38: <= 0.005)
+  prune_x    perplexity after 50% pruning / the original's (tests/phase39: <= 3, LENIENT)
+  prune_uniq distinct tokens in the pruned model's 100-token greedy sample (tests/phase39: >= 5)
+  spread     expert spread after ternary / before, the smaller of the two layers (tests/phase39: >= 0.5)
 
-Run it with a break off and on to see each detector's margin. Trained models are kept in
+Run it on any code to see how far each quantity is from its limit. Trained models are kept in
 $MINIMOE_CACHE (keyed by the config, the seed and the source of everything but compress.py), so a
 run with a compress.py break on reuses the pristine run's models.
 """

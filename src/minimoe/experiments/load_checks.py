@@ -1,17 +1,17 @@
-"""`just experiment load_checks`: the quantities phase 38's load-telemetry detectors read.
+"""`just experiment load_checks`: the quantities phase 38's load-telemetry tests read.
 
 For each seed, a fresh model with phase 36's lab settings (labs/phase-36-*/lab.yaml: E=4, expert
 width 16, router init std 0.01) and one batch of 8 x 64 tokens:
 
   load_err   the largest |telemetry load - tokens dispatched| of an expert, over sparse top-1,
-             sparse top-2 and straight-through top-1 (38-03's first detector: must be 0)
+             sparse top-2 and straight-through top-1 (must be 0)
   sum_k2     what the load of one MoE layer adds up to at top-2 (the batch makes 512 x 2 = 1024
              assignments)
   forced     max_load the telemetry reports when a selection bias sends every token to expert 0
-             (38-03's second detector: must be 1.0)
+             (must be 1.0)
   dead       dead experts it reports then (must be E - 1 = 3)
 
-Run it with a break off and on to see each detector's margin.
+Run it on any code to see how far each quantity is from its limit.
 """
 
 from __future__ import annotations

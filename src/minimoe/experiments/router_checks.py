@@ -1,4 +1,4 @@
-"""`just experiment router_checks`: the router quantities phase 36's weight and gradient detectors read.
+"""`just experiment router_checks`: the router quantities phase 36's weight and gradient tests read.
 
 For each seed: a fresh model with phase 36's lab settings (labs/phase-36-*/lab.yaml; moe-train flags
 change them) and one batch of 8 x 64 tokens. Printed per seed:
@@ -9,7 +9,7 @@ change them) and one batch of 8 x 64 tokens. Printed per seed:
   w_max       the largest combine weight (must be <= 1)
   p_sum_err   the largest |sum over E of a token's router probabilities - 1|
 
-Run it with a break off and on to see each detector's margin.
+Run it on any code to see how far each quantity is from its limit.
 """
 
 from __future__ import annotations
