@@ -25,7 +25,8 @@ test *args:
 
 # Run the slow tests: fresh runs behind every lab output, the site build (CI runs them)
 test-slow *args:
-    {{python}} -m pytest -n 2 -m slow "$@"
+    {{python}} -m pytest -n 2 -m "slow and not alone" "$@"
+    {{python}} -m pytest -p no:xdist -m "slow and alone" "$@"
 
 # Train the toy MoE and report routing health (just moe-train --help lists every flag)
 moe-train *args:

@@ -53,15 +53,34 @@ def test_lines_matching_a_pattern_get_their_own_tolerance():
         parse_tolerance({"rel": 0.1, "^x": {"relative": 1}}, "x")
 
 
+QUICK_SECONDS = 120  # CI re-runs every output whose command took at most this long when recorded
+
+PHASES = sorted(int(p.name.split("-")[1]) for p in ROOT.glob("labs/phase-*"))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("phase", sorted(int(p.name.split("-")[1]) for p in ROOT.glob("labs/phase-*")))
-def test_a_fresh_run_reproduces_every_output(phase):
-    """Every output but the `long` sweeps (`just docs-outputs --check` re-runs those too): exactly on the
-    machine that recorded them, within each output's tolerance (and the claims re-checked) elsewhere."""
+@pytest.mark.alone
+@pytest.mark.parametrize("phase", PHASES)
+def test_a_fresh_run_reproduces_the_quick_outputs(phase):
+    """Every output but the `long` sweeps and those that took over QUICK_SECONDS when recorded
+    (`just docs-outputs --check` re-runs them all): exactly on the machine that recorded them, within
+    each output's tolerance (and the claims re-checked) elsewhere. Runs alone (`just test-slow` runs the
+    `alone` tests after the others, one at a time): a training run beside another is not the run timed."""
     said = []
-    problems = outputs.check(ROOT, phase=phase, fresh=True, echo=said.append, skip_long=True)
+    problems = outputs.check(ROOT, phase=phase, fresh=True, echo=said.append, skip_long=True,
+                             max_seconds=QUICK_SECONDS)
     print("\n".join(line for line in said if not line.startswith("re-running")))
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_every_output_has_its_recorded_time_and_ci_reruns_some_of_each_phase(phase):
+    specs = outputs.load_specs(ROOT, phase)
+    took = outputs.recorded_seconds(specs[0].phase_dir)
+    missing = [s.name for s in specs if s.name not in took]
+    assert not missing, f"phase {phase}: no recorded time for {missing}: run `just docs-outputs --phase {phase}`"
+    quick = [s.name for s in specs if not s.long and took[s.name] <= QUICK_SECONDS]
+    assert quick, f"phase {phase}: every output takes over {QUICK_SECONDS} s, so CI re-runs none of them"
 
 
 def test_filling_one_phase_leaves_other_phases_blocks_and_refuses_unknown_names(tmp_path):

@@ -37,6 +37,7 @@ something real.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -187,21 +188,37 @@ def generate(root: Path, phase: int | None = None, only: str | None = None, echo
     if made and (why := numerics.mismatch(specs[0].phase_dir, made, here)):
         raise CourseError(f"{why}. One output alone would mix two machines' numbers on its pages: "
                           f"regenerate the whole phase")
+    took = {d: recorded_seconds(d) for d in dirs}
     with tempfile.TemporaryDirectory() as cache:
         for s in specs:
             echo(f"running {s.name}: just {s.command}" + (f"  (break {s.brk} on)" if s.brk else ""))
             t0 = time.perf_counter()
             text, _ = run_spec(root, s, Path(cache))
-            echo(f"  {time.perf_counter() - t0:.0f} s")
+            took[s.phase_dir][s.name] = round(time.perf_counter() - t0, 1)
+            echo(f"  {took[s.phase_dir][s.name]:.0f} s")
             s.txt.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(s.txt, text.encode("utf-8"))
             if s.plot:
                 outputs_plots.draw(s.plot, text, s.png)
     for d in dirs:
         numerics.record(d, here)
+        atomic_write(d / "outputs" / SECONDS_FILE, (json.dumps(dict(sorted(took[d].items())), indent=1) + "\n").encode())
     every = load_specs(root)
     texts = {s.name: s.txt.read_text(encoding="utf-8") for s in every if s.txt.is_file()}
     return fill_pages(root, texts, {s.name for s in every})
+
+
+SECONDS_FILE = "seconds.json"  # in labs/<phase>/outputs/: how long each output's command took when recorded
+
+
+def recorded_seconds(phase_dir: Path) -> dict[str, float]:
+    """{output name: seconds its command took when it was last recorded} for one phase ({} if none)."""
+    f = phase_dir / "outputs" / SECONDS_FILE
+    try:
+        data = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
+    except ValueError:
+        raise CourseError(f"{f} is not valid JSON: run `just docs-outputs --phase {numerics.phase_number(phase_dir)}`") from None
+    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 def page_blocks(page: Path) -> dict[str, str]:
@@ -214,11 +231,14 @@ def page_blocks(page: Path) -> dict[str, str]:
     return blocks
 
 
-def check(root: Path, phase: int | None = None, fresh: bool = True, echo=print, skip_long: bool = False) -> list[str]:
+def check(root: Path, phase: int | None = None, fresh: bool = True, echo=print, skip_long: bool = False,
+          max_seconds: float | None = None) -> list[str]:
     """Problems: a page block that differs from its saved output, or (fresh) a saved output a new run
     does not reproduce. A phase recorded on this machine's float arithmetic (numerics.py) is compared
     exactly; one recorded elsewhere number by number within each output's tolerance, and then its
-    claim tests run on the fresh outputs. skip_long: outputs marked `long` are not re-run."""
+    claim tests run on the fresh outputs. skip_long: outputs marked `long` are not re-run; max_seconds:
+    nor those whose command took longer than that when recorded (outputs/seconds.json), so that CI
+    re-runs the quick ones; `just docs-outputs --check` re-runs every one."""
     specs = load_specs(root, phase)
     saved = {s.name: s.txt.read_text(encoding="utf-8") if s.txt.is_file() else None for s in specs}
     problems = [f"{s.txt.relative_to(root)} is missing: run `just docs-outputs`"
@@ -238,9 +258,15 @@ def check(root: Path, phase: int | None = None, fresh: bool = True, echo=print, 
                 problems.append(f"{d.relative_to(root)}/outputs/{numerics.FILE} is missing (the machine its "
                                 f"outputs were made on): run `just docs-outputs --phase {numerics.phase_number(d)}`")
                 continue
-            problems += _check_phase(root, d, [s for s in specs if s.phase_dir == d and saved[s.name] is not None
-                                               and not (skip_long and s.long)], saved, made, here, Path(cache),
-                                     Path(fresh_dir), echo)
+            took = recorded_seconds(d)
+            mine = [s for s in specs if s.phase_dir == d and saved[s.name] is not None and not (skip_long and s.long)]
+            if max_seconds is not None:
+                over = [s.name for s in mine if took.get(s.name, float("inf")) > max_seconds]
+                mine = [s for s in mine if s.name not in over]
+                if over:
+                    echo(f"{d.name}: not re-run here ({len(over)} took over {max_seconds:g} s when recorded; "
+                         f"`just docs-outputs --check` re-runs them): {', '.join(over)}")
+            problems += _check_phase(root, d, mine, saved, made, here, Path(cache), Path(fresh_dir), echo)
     return problems
 
 
