@@ -25,6 +25,9 @@ def torchrun_argv(n: int, flags: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(f"usage: {USAGE}\n\n{__doc__.strip()}\n\nThe moe-train flags: just moe-train --help")
+        return 0
     try:
         if not argv or not argv[0].isdigit() or int(argv[0]) < 1:
             raise ConfigError(f"{' '.join(argv[:1]) or 'no N'}: give the number of ranks first: {USAGE}")
