@@ -116,11 +116,12 @@ def audit_shape(base: Config, seed: int) -> Config:
 
 
 def audit_comparison(base: Config, seed: int, experts: tuple[int, ...] = (16, 64)) -> tuple[dict[str, Config], float]:
-    """The fair comparison's models and gamma, varied by the seed: one more E, K = 1 or 2, other dense steps."""
+    """The fair comparison's models and gamma, varied by the seed: one more E (4 to 128), K = 1 or 2, other
+    dense steps (100 to 1,050). Any seed, however large, gives a model of this size."""
     varied = base.replace(moe={"experts": max(base.moe.experts, 2), "top_k": 1 + seed % 2, "shared": 1,
                                "expert_hidden": 16})
-    models = model_configs(varied, [*experts, 4 + 4 * seed])
-    return models, dense_ratio(models["dense"], dense_steps=100 + 50 * seed)
+    models = model_configs(varied, [*experts, 4 + 4 * (seed % 32)])
+    return models, dense_ratio(models["dense"], dense_steps=100 + 50 * (seed % 20))
 
 
 def audit(base: Config, seeds: int) -> None:
