@@ -35,6 +35,7 @@ class Outcome:
     seconds: float
     message: str
     properties: dict = field(default_factory=dict)  # what the test observed (name -> value)
+    skipped: bool = False  # skipped (e.g. needs a GPU): not passed, so never a grader's green; not red either
 
 
 def clean_env(root: Path, tmp: Path, **extra: str) -> dict[str, str]:
@@ -74,7 +75,7 @@ def run_detectors(root: Path, ids: list[str], seeds: list[int], workers: int = 2
         if m:
             seeded.add(base)
         out.append(Outcome(base, int(m.group(1)) if m else seeds[0], r["outcome"] == "passed", r["seconds"],
-                           r["message"], r.get("properties") or {}))
+                           r["message"], r.get("properties") or {}, r["outcome"] == "skipped"))
     for i in ids:  # every asked-for test (and seed, where it takes one) has an outcome: one that did not run is red
         m, base = SEED_RE.search(i), SEED_RE.sub("", i)
         mine = [o for o in out if o.detector == base or o.detector.startswith(base + "[")]

@@ -142,7 +142,7 @@ def verify(root: Path, catalog: dict[str, Break], breaks: list[Break], seeds: li
              f"{len(watched)} detectors and measures on {len(seeds)} seeds ...")
         base = run(watched, "pristine")
         for o in base:
-            if not o.passed:
+            if not o.passed and not o.skipped:
                 report.failures.append(f"pristine code: {o.detector} [seed {o.seed}] fails:\n{o.message[-1200:]}")
         for b in breaks:
             switch_on(b, copy)
@@ -162,7 +162,7 @@ def verify(root: Path, catalog: dict[str, Break], breaks: list[Break], seeds: li
 
 def _judge(report: Report, b: Break, base: list[Outcome], outcomes: list[Outcome], seeds: list[int]) -> None:
     first = [o for o in outcomes if o.seed == seeds[0]]
-    red = sorted({o.detector for o in first if not o.passed})
+    red = sorted({o.detector for o in first if not o.passed and not o.skipped})
     report.matrix[b.id] = red
     for t in red:
         if t not in b.red:
@@ -175,7 +175,7 @@ def _judge(report: Report, b: Break, base: list[Outcome], outcomes: list[Outcome
                                    f"(seed {seeds[0]})")
     spreads = []
     for d in b.detectors:
-        green = sorted(o.seed for o in outcomes if o.detector == d and o.passed)
+        green = sorted(o.seed for o in outcomes if o.detector == d and (o.passed or o.skipped))
         if green:
             report.failures.append(f"{b.id}: detector {d} stays green with the break on (seeds {green})")
         checked = _checked(base, d) or _checked(outcomes, d)
