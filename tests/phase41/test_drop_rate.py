@@ -10,7 +10,7 @@ MAX_DROP_PCT = 20.0
 def test_held_out_drop_rate_below_20_percent_at_capacity_factor_1(lab_run, seed, observe):
     health = lab_run(seed).final.health
     mean = sum(h.drop_pct for h in health) / len(health)
-    observe("drop_pct", mean, MAX_DROP_PCT, "<=")
+    observe("drop", mean, MAX_DROP_PCT, "<=")
     assert mean <= MAX_DROP_PCT, (
         f"{mean:.1f}% of the held-out (token, expert) assignments dropped (per layer "
         f"{[round(h.drop_pct, 1) for h in health]}%; capacity {[h.capacity for h in health]}, "

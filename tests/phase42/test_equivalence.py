@@ -40,14 +40,14 @@ def _largest_gap(mine: list[float], want: list[float]) -> float:
 def test_two_rank_main_loss_follows_one_process(two_ranks, one_rank_run, seed, observe):
     want = [h["main"] for h in one_rank_run(seed).history]
     mine = two_ranks(seed)[0]["main"]
-    observe("main_gap", _largest_gap(mine, want), TOLERANCE, "<=")
+    observe("d_main", _largest_gap(mine, want), TOLERANCE, "<=")
     assert all(abs(a - b) <= TOLERANCE for a, b in zip(mine, want)), "main loss " + _steps_apart(mine, want)
 
 
 def test_two_rank_aux_loss_follows_one_process(two_ranks, one_rank_run, seed, observe):
     want = [h["aux"] for h in one_rank_run(seed).history]
     mine = two_ranks(seed)[0]["aux"]
-    observe("aux_gap", _largest_gap(mine, want), TOLERANCE, "<=")
+    observe("d_aux", _largest_gap(mine, want), TOLERANCE, "<=")
     assert all(abs(a - b) <= TOLERANCE for a, b in zip(mine, want)), "aux loss " + _steps_apart(mine, want)
 
 
@@ -62,11 +62,11 @@ def test_router_weights_agree_across_ranks(two_ranks, seed, observe):
 
 
 def test_expert_counts_follow_one_process(two_ranks, one_rank_run, seed, observe):
-    """`steps_off`: how many logged steps' routing counts differ from one process (at most one)."""
+    """`counts_off`: how many logged steps' routing counts differ from one process (at most one)."""
     want = [e["counts"] for e in one_rank_run(seed).log]
     mine = two_ranks(seed)[0]["counts"]
     off = [i + 1 for i, (a, b) in enumerate(zip(mine, want)) if a != b]
-    observe("steps_off", len(off), 1, "<=")
+    observe("counts_off", len(off), 1, "<=")
     assert len(off) <= 1, (
         f"the routing counts differ from one process at steps {off}: e.g. step {off[0]} layer 0 "
         f"{[int(c) for c in mine[off[0] - 1][0]]} vs {[int(c) for c in want[off[0] - 1][0]]}")
