@@ -31,13 +31,14 @@ def skewed_routing(seed: int, T: int, E: int, K: int) -> tuple[torch.Tensor, tor
     return logits_TE.topk(K, dim=-1).indices, logits_TE.softmax(-1)
 
 
-def test_balanced_routing_loses_no_assignment_at_capacity_factor_1(seed):
+def test_balanced_routing_loses_no_assignment_at_capacity_factor_1(seed, observe):
     E, K = LAB.moe.experts, LAB.moe.top_k
     ids_TK, probs_TE = balanced_routing(seed, T, E, K)
     asked_E = torch.bincount(ids_TK.reshape(-1), minlength=E)
     capacity = expert_capacity(T, K, E, 1.0)
-    for policy in DROP_POLICIES:
-        keep_TK = keep_within_capacity(ids_TK, probs_TE, capacity, policy)
+    kept = {policy: keep_within_capacity(ids_TK, probs_TE, capacity, policy) for policy in DROP_POLICIES}
+    observe("dropped", max(int((~keep_TK).sum()) for keep_TK in kept.values()), 0, "<=")
+    for policy, keep_TK in kept.items():
         kept_E = torch.bincount(ids_TK[keep_TK], minlength=E)
         assert bool(keep_TK.all()), (
             f"{policy} policy, C=1, {T} tokens x K={K} over E={E}: every expert is asked for "
@@ -45,16 +46,22 @@ def test_balanced_routing_loses_no_assignment_at_capacity_factor_1(seed):
             f"{int((~keep_TK).sum())} of {T * K} dropped")
 
 
-def test_a_full_expert_keeps_exactly_its_capacity(seed):
+def test_a_full_expert_keeps_exactly_its_capacity(seed, observe):
+    """`kept_gap`: the largest difference, over the experts, the factors and the policies, between what an
+    expert keeps and min(what it is asked for, its capacity)."""
     E, K = LAB.moe.experts, LAB.moe.top_k
     ids_TK, probs_TE = skewed_routing(seed, T, E, K)
     asked_E = torch.bincount(ids_TK.reshape(-1), minlength=E)
+    rows = []
     for c in (0.75, 1.0, 1.25):
         capacity = expert_capacity(T, K, E, c)
         for policy in DROP_POLICIES:
             keep_TK = keep_within_capacity(ids_TK, probs_TE, capacity, policy)
             kept_E = torch.bincount(ids_TK[keep_TK], minlength=E)
             want_E = asked_E.clamp(max=capacity)
-            assert torch.equal(kept_E, want_E), (
-                f"{policy} policy, C={c}: capacity {capacity} per expert; experts asked for {asked_E.tolist()} "
-                f"assignments keep {kept_E.tolist()}")
+            rows.append((int((kept_E - want_E).abs().max()),
+                         f"{policy} policy, C={c}: capacity {capacity} per expert; experts asked for "
+                         f"{asked_E.tolist()} assignments keep {kept_E.tolist()}"))
+    worst = max(rows)
+    observe("kept_gap", worst[0], 0, "<=")
+    assert worst[0] == 0, worst[1]

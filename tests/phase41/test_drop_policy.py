@@ -22,8 +22,17 @@ def _first_choice_drops(seed, policy):
     return ids_TK, probs_TE, keep_within_capacity(ids_TK, probs_TE, capacity, policy), capacity
 
 
-def test_a_full_expert_keeps_its_earliest_tokens_under_the_position_policy(seed):
+def test_a_full_expert_keeps_its_earliest_tokens_under_the_position_policy(seed, observe):
+    """`overtaken`: how many of an expert's dropped first choices come from tokens earlier in the batch
+    than its last kept one (the worst expert)."""
     ids_TK, _, keep_TK, capacity = _first_choice_drops(seed, "position")
+    overtaken = 0
+    for e in range(LAB.moe.experts):
+        mine = ids_TK[:, 0] == e
+        kept, dropped = mine & keep_TK[:, 0], mine & ~keep_TK[:, 0]
+        if dropped.any() and kept.any():
+            overtaken = max(overtaken, int((dropped.nonzero() < kept.nonzero().max()).sum()))
+    observe("overtaken", overtaken, 0, "<=")
     for e in range(LAB.moe.experts):
         mine = ids_TK[:, 0] == e  # first choices only: they are all served before any second choice
         kept, dropped = mine & keep_TK[:, 0], mine & ~keep_TK[:, 0]
@@ -34,9 +43,15 @@ def test_a_full_expert_keeps_its_earliest_tokens_under_the_position_policy(seed)
                 f"that of the earlier token {first_dropped}")
 
 
-def test_a_full_expert_keeps_its_most_confident_tokens_under_the_probability_policy(seed):
+def test_a_full_expert_keeps_its_most_confident_tokens_under_the_probability_policy(seed, observe):
+    """`confidence_gap`: the largest top probability an expert drops minus the smallest it keeps (first
+    choices; the worst expert)."""
     ids_TK, probs_TE, keep_TK, capacity = _first_choice_drops(seed, "probability")
     top_T = probs_TE.max(dim=-1).values
+    gaps = [float(top_T[(ids_TK[:, 0] == e) & ~keep_TK[:, 0]].max() - top_T[(ids_TK[:, 0] == e) & keep_TK[:, 0]].min())
+            for e in range(LAB.moe.experts)
+            if ((ids_TK[:, 0] == e) & ~keep_TK[:, 0]).any() and ((ids_TK[:, 0] == e) & keep_TK[:, 0]).any()]
+    observe("confidence_gap", max(gaps, default=-1.0), 0.0, "<=")
     for e in range(LAB.moe.experts):
         mine = ids_TK[:, 0] == e
         kept, dropped = mine & keep_TK[:, 0], mine & ~keep_TK[:, 0]
@@ -47,7 +62,15 @@ def test_a_full_expert_keeps_its_most_confident_tokens_under_the_probability_pol
                 f"drops one of {most_dropped:.4f}")
 
 
-def test_every_first_choice_is_served_before_any_second_choice(seed):
+def test_every_first_choice_is_served_before_any_second_choice(seed, observe):
+    """`second_kept`: second choices kept by an expert that drops first choices (the worst expert)."""
+    worst = 0
+    for policy in ("position", "probability"):
+        ids_TK, _, keep_TK, _ = _first_choice_drops(seed, policy)
+        for e in range(LAB.moe.experts):
+            if ((ids_TK[:, 0] == e) & ~keep_TK[:, 0]).any():
+                worst = max(worst, int(((ids_TK[:, 1] == e) & keep_TK[:, 1]).sum()))
+    observe("second_kept", worst, 0, "<=")
     for policy in ("position", "probability"):
         ids_TK, _, keep_TK, capacity = _first_choice_drops(seed, policy)
         for e in range(LAB.moe.experts):
