@@ -53,7 +53,7 @@ def test_lines_matching_a_pattern_get_their_own_tolerance():
         parse_tolerance({"rel": 0.1, "^x": {"relative": 1}}, "x")
 
 
-QUICK_SECONDS = 120  # CI re-runs every output whose command took at most this long when recorded
+QUICK_SECONDS = 30  # CI re-runs every output whose command took at most this long when recorded
 
 PHASES = sorted(int(p.name.split("-")[1]) for p in ROOT.glob("labs/phase-*"))
 
