@@ -95,7 +95,8 @@ def test_lab00_only_soft_gating_compiles():
              ln.split()[0] in ("sparse-top1", "sparse-top2", "ste-top1", "soft")}
     assert lines[("soft", "True", "yes")].split()[3:5] == ["1", "0"]
     for mode in ("sparse-top1", "sparse-top2", "ste-top1"):
-        assert (mode, "True", "no") in lines and "data-dependent" in lines[(mode, "True", "no")]
+        for fullgraph in ("True", "False"):  # the page: both stop at grouped_mm's bf16-only compile-time check
+            assert (mode, fullgraph, "no") in lines and "BF16" in lines[(mode, fullgraph, "no")]
 
 
 def test_lab00_compression_keeps_the_router_and_layer0_routing():
