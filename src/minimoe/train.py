@@ -159,8 +159,8 @@ def _load_into(model: MiniLM, cfg: Config, data: Dataset, path: str) -> None:
 
 def dense_baseline(cfg: Config, data: Dataset) -> float:
     """Val loss of the dense model of matched active width on the same tokens; cached on disk."""
-    dcfg = dense_baseline_config(cfg).replace(train={"save": "", "load": "", "out": "", "baseline": False,
-                                                     "expert_parallel": 1})
+    one = cfg.replace(train={"save": "", "load": "", "out": "", "baseline": False, "expert_parallel": 1})
+    dcfg = dense_baseline_config(one)  # one process, on every rank of an expert-parallel run
     key_src = json.dumps([dcfg.to_dict(), data.vocab, len(data.train_ids), source_fingerprint()], sort_keys=True)
     path = cache_dir() / f"dense-{hashlib.sha256(key_src.encode()).hexdigest()[:20]}.json"
     if path.is_file():
