@@ -202,7 +202,8 @@ def generate(root: Path, phase: int | None = None, only: str | None = None, echo
                 outputs_plots.draw(s.plot, text, s.png)
     for d in dirs:
         numerics.record(d, here)
-        atomic_write(d / "outputs" / SECONDS_FILE, (json.dumps(dict(sorted(took[d].items())), indent=1) + "\n").encode())
+        seconds = json.dumps(dict(sorted(took[d].items())), indent=1) + "\n"
+        atomic_write(d / "outputs" / SECONDS_FILE, seconds.encode())
     every = load_specs(root)
     texts = {s.name: s.txt.read_text(encoding="utf-8") for s in every if s.txt.is_file()}
     return fill_pages(root, texts, {s.name for s in every})
@@ -217,7 +218,8 @@ def recorded_seconds(phase_dir: Path) -> dict[str, float]:
     try:
         data = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
     except ValueError:
-        raise CourseError(f"{f} is not valid JSON: run `just docs-outputs --phase {numerics.phase_number(phase_dir)}`") from None
+        phase = numerics.phase_number(phase_dir)
+        raise CourseError(f"{f} is not valid JSON: run `just docs-outputs --phase {phase}`") from None
     return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 

@@ -30,7 +30,8 @@ T = {
                       "{repeats} rounds a cell in alternating order ({passes} pass(es), rounds pooled), on a {machine} "
                       "machine (load average as it finished: {load}).",
         "bench_time": "Time per call, forward + backward: each cell's ratio to the dense FFN (median of the rounds), "
-                      "and its time (`!` after `busiest`: other processes used more than 0.1 of a core while the cell ran).",
+                      "and its time (`!` after `busiest`: other processes used more than 0.1 of a core while the "
+                      "cell ran).",
         "bench_memory": "Throughput (tokens per second) and peak memory (torch's allocations, from the profiler):",
         "bench_plot": "Time per call divided by the dense FFN's, against the number of experts",
         "bench_pairs": "minimoe's time over each other column's, round by round: the median of the pairs "
