@@ -13,7 +13,7 @@ Shape legend (tensor names carry their shape as a suffix, as in torchtitan):
 
 e.g. logits_TE are the router's scores, one per token and expert; ids_TK the K experts each
 token visits; end_E where each expert's rows end. Modules: see README.md. Imports run one way
-(config <- router, experts <- moe_block <- perf <- model <- train <- the rest); the course engine
+(config <- router, experts <- capacity <- moe_block <- perf <- model <- train <- the rest); the course engine
 lives in minimoe.course, and the model package never imports it.
 """
 

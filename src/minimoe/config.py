@@ -241,7 +241,7 @@ def validate(cfg: Config) -> None:
     _need(e.capacity_factor == 0 or e.gating != "soft", "capacity_factor", e.capacity_factor,
           "soft gating runs every expert on every token, so nothing can be dropped: use --gating sparse")
     _need(e.capacity_factor == 0 or e.experts_impl == "grouped", "capacity_factor", e.capacity_factor,
-          f"a capacity runs its own dispatch (moe_block.py), not --experts-impl {e.experts_impl}: use grouped")
+          f"a capacity runs its own dispatch (capacity.py), not --experts-impl {e.experts_impl}: use grouped")
     _need(0 < e.collapse_threshold <= 1, "collapse_threshold", e.collapse_threshold, "must be in (0, 1]")
     _need(t.steps >= 0, "steps", t.steps, "must be >= 0 (0 = evaluate only)")
     _need(t.batch >= 1, "batch", t.batch, "must be at least 1 sequence")

@@ -7,7 +7,7 @@ router probability, most confident first (batch-prioritised routing, V-MoE).
 """
 
 
-from minimoe.moe_block import expert_capacity, keep_within_capacity
+from minimoe.capacity import expert_capacity, keep_within_capacity
 
 from .conftest import LAB
 from .test_capacity import skewed_routing

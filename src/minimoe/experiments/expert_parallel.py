@@ -8,7 +8,10 @@ ranks (gloo on 127.0.0.1, parallel.spawn_local; N = 1 runs the all-to-all path o
 trains --steps steps on each seed, then compares with the one-process run:
 
   d_main, d_aux     the largest difference over the steps of the main and aux losses
-  counts_off        steps where some expert's token count differs (the routing decisions)
+  counts_off        logged steps where some expert's token count differs (the routing decisions)
+  first_off         the first of them ("-": none)
+  drift_from        the first step whose main losses differ by more than DRIFT ("-": none): from there
+                    the runs no longer differ by rounding alone (a near-tie top-k choice went the other way)
   d_val             the difference of the val loss after training
   router_spread     the largest difference between the ranks' router weights (replicas must agree)
 
@@ -34,6 +37,7 @@ from ..train import RunResult, train
 from . import lab_config
 
 TIMEOUT_S = 600.0  # the whole job of one N, all seeds
+DRIFT = 1e-5  # float32 rounding of a loss near 2 is about 1e-7; a hundred times that is no longer rounding
 
 
 def job_config(cfg: Config, seed: int, steps: int, world: int) -> Config:
@@ -89,8 +93,12 @@ def compare(ref: RunResult, ranks: list[dict]) -> dict:
     """How far a job's rank 0 (and its replicas) is from the one-process run."""
     r0 = ranks[0]
     counts = [e["counts"] for e in ref.log]
+    off = [e["step"] for a, e in zip(r0["counts"], ref.log) if a != e["counts"]]
+    drift = [b["step"] for a, b in zip(r0["main"], ref.history) if abs(a - b["main"]) > DRIFT]
     return {
         "d_main": max(abs(a - b["main"]) for a, b in zip(r0["main"], ref.history)),
+        "first_off": off[0] if off else None,
+        "drift_from": drift[0] if drift else None,
         "d_aux": max(abs(a - b["aux"]) for a, b in zip(r0["aux"], ref.history)),
         "counts_off": sum(a != b for a, b in zip(r0["counts"], counts)),
         "d_val": abs(r0["val_loss"] - ref.final.val_loss),
@@ -124,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     refs = {s: one_process(cfg, s, steps) for s in seeds}
     print(f"E={cfg.moe.experts} K={cfg.moe.top_k} batch={cfg.train.batch}x{cfg.model.context}, {steps} steps; "
           "each N ranks against one process:")
-    print(f"{'ranks':>5}  {'seed':>4}  {'d_main':>9}  {'d_aux':>9}  {'counts_off':>10}  {'d_val':>9}  "
-          f"{'router_spread':>13}")
+    print(f"{'ranks':>5}  {'seed':>4}  {'d_main':>9}  {'d_aux':>9}  {'counts_off':>10}  {'first_off':>9}  "
+          f"{'drift_from':>10}  {'d_val':>9}  {'router_spread':>13}")
     timings = [f"time: one process: {refs[s].seconds:.2f} s training (seed {s})" for s in seeds]
     worst = 0.0
     for n in worlds:
@@ -133,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         for s in seeds:
             c = compare(refs[s], [r[s] for r in ranks])
             worst = max(worst, c["d_main"])
-            print(f"{n:>5}  {s:>4}  {c['d_main']:9.2e}  {c['d_aux']:9.2e}  {c['counts_off']:>10d}  "
-                  f"{c['d_val']:9.2e}  {c['router_spread']:13.2e}")
+            first, drift = ("-" if c[k] is None else str(c[k]) for k in ("first_off", "drift_from"))
+            print(f"{n:>5}  {s:>4}  {c['d_main']:9.2e}  {c['d_aux']:9.2e}  {c['counts_off']:>10d}  {first:>9}  "
+                  f"{drift:>10}  {c['d_val']:9.2e}  {c['router_spread']:13.2e}")
             shares = ", ".join(f"{100 * t['a2a_share']:.0f}%" for t in ranks[0][s]["parallel"])
             timings.append(f"time: {n} rank(s): {ranks[0][s]['seconds']:.2f} s training (seed {s}); "
                            f"all-to-all share per rank {shares}")
