@@ -9,9 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from minimoe.capacity import expert_capacity, keep_within_capacity, moe_forward_dropping
 from minimoe.config import Config, ConfigError
 from minimoe.experts import Experts
-from minimoe.capacity import expert_capacity, keep_within_capacity, moe_forward_dropping
 from minimoe.moe_block import MoEBlock, moe_forward, moe_forward_reference
 from minimoe.router import route
 from minimoe.train import main, train

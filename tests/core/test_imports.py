@@ -1,4 +1,5 @@
-"""Imports run one way: config <- router, experts <- capacity <- moe_block <- perf <- model <- train <- the rest <- course.
+"""Imports run one way: config <- router, experts <- capacity <- moe_block <- perf <- model <- train
+<- the rest <- course.
 
 Read from the source with ast: the package's module-level imports form no cycle, nothing outside
 minimoe.course imports it, and no function hides an import of a minimoe module from that order (the

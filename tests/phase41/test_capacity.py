@@ -8,8 +8,8 @@ its capacity keeps exactly its capacity, one asked for less keeps all of its own
 
 import torch
 
-from minimoe.config import DROP_POLICIES
 from minimoe.capacity import expert_capacity, keep_within_capacity
+from minimoe.config import DROP_POLICIES
 
 from .conftest import LAB
 
