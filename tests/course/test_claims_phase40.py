@@ -9,6 +9,7 @@ sentence quotes.
 import re
 from pathlib import Path
 
+from minimoe.course.catalog import load_catalog
 from minimoe.course.outputs_read import parse_table, read_output, saved_output
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,6 +98,23 @@ def test_40_03_turns_both_detectors_red_and_its_page_names_both():
     for page in ("40-03.md", "40-03.es.md"):
         source = (ROOT / "labs/phase-40-fair-comparisons/breaks" / page).read_text(encoding="utf-8")
         assert "just test tests/phase40/test_param_counts.py tests/phase40/test_contracts.py" in source
+
+
+def test_each_break_page_names_every_test_its_break_turns_red():
+    """40-01 and 40-03 turn red the P_active detector, the contract detector and tests/core/test_params.py;
+    40-02 the contract detector: each page (en, es) names every test file of its break's red: list, and
+    the tests its output shows failing are in that list."""
+    outputs = {"40-01": "40-01-test", "40-02": "40-02-test", "40-03": "40-03-test"}
+    for bid, b in load_catalog(ROOT).items():
+        if b.phase != 40:
+            continue
+        red = {t.split("::")[0] for t in b.red}
+        failed = set(re.findall(r"^FAILED (\S+?)(?:\[\w+\])? ", out(outputs[bid]), re.M))
+        assert failed and failed <= set(b.red), (bid, failed)
+        for page in (b.lab, b.lab.replace(".md", ".es.md")):
+            source = (ROOT / page).read_text(encoding="utf-8")
+            missing = [f for f in red if f.removeprefix("tests/phase40/") not in source]
+            assert not missing, f"{page} does not name {missing}, which its break turns red"
 
 
 def test_no_block_ends_with_the_recipe_just_echoed():

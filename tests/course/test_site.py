@@ -241,6 +241,52 @@ def test_seed_means_a_random_seed_only(page):
     assert not found, f"{page}: 'seed' for a source document: {found}"
 
 
+SOURCE_NOTE_ES = re.compile(r"\bnotas? fuente\b|\bdocumentos? fuente\b", re.I)
+
+
+def test_spanish_names_a_source_note_nota_de_origen():
+    """Spanish pages and break texts call a source note "nota de origen", one name for one thing."""
+    texts = {p: (ROOT / p).read_text(encoding="utf-8") for p in _pages(ROOT) if md.is_es(p)}
+    texts |= {p.relative_to(ROOT).as_posix(): p.read_text(encoding="utf-8")
+              for p in ROOT.glob("labs/phase-*/breaks/*.yaml")}
+    found = {p: m.group(0) for p, text in texts.items() if (m := SOURCE_NOTE_ES.search(text))}
+    assert not found, f"'nota de origen' is the Spanish name of a source note: {found}"
+
+
+@pytest.mark.parametrize("page", ["docs/index.md", "labs/phase-36-routing-and-balance/00-moe-on-the-grammar-tutor.md"])
+def test_where_numbers_first_appear_the_page_says_yours_may_differ(page):
+    """The start page and lab 00 of phase 36 say that a run may differ in the last digits, and what does not."""
+    for path, words in ((page, ("last digits", "does not change", "ranges")),
+                        (md.es_name(page), ("últimas cifras", "no cambia", "rangos"))):
+        text = (ROOT / path).read_text(encoding="utf-8")
+        assert all(w in text for w in words), f"{path}: say that a run may differ in the last digits, and what does not"
+
+
+def test_a_guided_page_shows_its_breaks_own_mutation():
+    """The spoiler box of a guided page shows the line the break's YAML changes, before and after."""
+    for b in load_catalog(ROOT).values():
+        if not b.lab:
+            continue
+        for page in (b.lab, md.es_name(b.lab)):
+            source = (ROOT / page).read_text(encoding="utf-8")
+            spoiler = re.search(r"^<!-- spoiler -->\n(.*?)^<!-- /spoiler -->", source, re.S | re.M)
+            box = spoiler.group(1) if spoiler else ""
+            for line in (b.old, b.new):
+                code = line.split("  #")[0].strip()
+                assert code in box, f"{page}: the spoiler box does not show the break's line {code!r}"
+
+
+def test_hint_ladders_go_from_the_symptom_to_the_place():
+    """Rung 1 is an observation: it names no source file; the last rung says where to look: the target."""
+    for b in load_catalog(ROOT).values():
+        target = Path(b.target).name
+        for lang in ("en", "es"):
+            rungs = [h[lang] for h in b.hints]
+            assert len(rungs) >= 3, f"{b.id}: a ladder has at least three rungs"
+            assert "src/" not in rungs[0] and target not in rungs[0], f"{b.id} ({lang}): rung 1 names the file"
+            assert target in rungs[-1], f"{b.id} ({lang}): the last rung should name {target}"
+
+
 def _yaml_example(text: str) -> list[str]:
     block = re.search(r"^```yaml\n(.*?)^```", text, re.S | re.M)
     return [ln.strip() for ln in (block.group(1) if block else "").splitlines()
