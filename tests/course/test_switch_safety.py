@@ -89,7 +89,7 @@ def test_a_blind_switch_racing_readers_never_shows_its_break(repo, catalog):
         results = start_together(repo, [["break", "blind", "36", "--seed", str(seed)], *readers])
         assert all(rc == 0 for rc, _, _ in results), results
         shown = "".join(out for _, out, _ in results[1:])
-        assert not any(b.id in shown and " ON " in f" {shown} " for b in phase36)
+        assert not any(b.id in shown and " ON " in f" {shown} " for b in phase36), shown
         for line in shown.splitlines():
             assert not line.startswith("36 ") or line.split()[2] in ("off", "?"), line
         assert cli(repo, "break", "off", "--all").returncode == 0

@@ -35,20 +35,22 @@ from .switch import pick_blind, status, switch_off, switch_off_all, switch_on, t
 from .verify import kill_matrix, margins, save, verify
 
 
-def _blind_phases(root, cat) -> set[int]:
-    """Phases with a blind exercise: their breaks' states are not shown (or the listing gives it away)."""
+def _states(root, cat, phase: int | None) -> tuple[dict[str, str], set[int]]:
+    """Each listed break's state and the phases with a blind exercise (whose states are not shown, or the
+    listing gives it away), read together under the lock: a switch cannot land between the two reads."""
     with guard.exclusive(root):
-        return {t.exercise.phase for t in tracked(root, cat) if t.exercise.blind}
+        hidden = {t.exercise.phase for t in tracked(root, cat) if t.exercise.blind}
+        return {b.id: status(b, root) for b in cat.values() if not phase or b.phase == phase}, hidden
 
 
 def cmd_list(root, args):
     cat = load_catalog(root)
-    hidden = _blind_phases(root, cat)
+    states, hidden = _states(root, cat, args.phase)
     rows = [f"{'phase':<5}  {'id':<6}  {'state':<7}  title"]
     for b in cat.values():
-        if args.phase and b.phase != args.phase:
+        if b.id not in states:
             continue
-        shown = "?" if b.phase in hidden else {"on": "ON", "off": "off", "edited": "edited"}[status(b, root)]
+        shown = "?" if b.phase in hidden else {"on": "ON", "off": "off", "edited": "edited"}[states[b.id]]
         rows.append(f"{b.phase:<5}  {b.id:<6}  {shown:<7}  {b.t('title', args.lang)}")
     print("\n".join(rows))
     if hidden:
@@ -57,8 +59,9 @@ def cmd_list(root, args):
 
 def what_is_on(root, cat) -> list[str]:
     """One line per break that is on or edited; a blind exercise only by its phase."""
-    with guard.exclusive(root):
+    with guard.exclusive(root):  # the states are read with the state file, or a switch lands between
         items = tracked(root, cat)
+        states = {b.id: status(b, root) for b in cat.values()}
     blind = {t.brk.id: t for t in items if t.exercise.blind and t.brk}
     hidden = {t.exercise.phase for t in blind.values()}
     lines = []
@@ -70,7 +73,7 @@ def what_is_on(root, cat) -> list[str]:
     for b in cat.values():
         if b.id in blind or b.phase in hidden:
             continue
-        st = status(b, root)
+        st = states[b.id]
         if st == "on":
             lines.append(f"ON     {b.id}  {b.t('title')}  ({b.target})")
         elif st == "edited":
