@@ -21,11 +21,11 @@ setup:
 
 # Run the everyday test suite (pass pytest flags through, e.g. just test -k router)
 test *args:
-    {{python}} -m pytest -n 2 -m "not slow" "$@"
+    {{python}} -m pytest -n 2 --dist loadgroup -m "not slow" "$@"
 
 # Run the slow tests: fresh runs behind every lab output, the site build (CI runs them)
 test-slow *args:
-    {{python}} -m pytest -n 2 -m "slow and not alone" "$@"
+    {{python}} -m pytest -n 2 --dist loadgroup -m "slow and not alone" "$@"
     {{python}} -m pytest -p no:xdist -m "slow and alone" "$@"
 
 # Train the toy MoE and report routing health (just moe-train --help lists every flag)

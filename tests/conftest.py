@@ -29,10 +29,15 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("seed", seeds, ids=[f"seed{s}" for s in seeds])
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "/phase" in item.nodeid.split("::")[0] and "tests/core" not in item.nodeid:
+        path = item.nodeid.split("::")[0]
+        if "/phase" in path and "tests/core" not in item.nodeid:
             item.add_marker(pytest.mark.detector)
+            # one phase's tests share its session fixtures (the lab models, phase 42's 2-rank job): under
+            # `pytest -n 2 --dist loadgroup` they run on one worker, so those are built once, not twice
+            item.add_marker(pytest.mark.xdist_group(path.split("/")[1]))
 
 
 @pytest.fixture(autouse=True)

@@ -46,10 +46,17 @@ def make_repo(dest: Path) -> Path:
     return dest
 
 
+@pytest.fixture(scope="session")
+def _pristine_repo(tmp_path_factory) -> Path:
+    return make_repo(tmp_path_factory.mktemp("pristine") / "course")
+
+
 @pytest.fixture
-def repo(tmp_path):
-    """A scratch copy of the course (src, tests, labs, justfile), pristine, as a git repository."""
-    return make_repo(tmp_path / "course")
+def repo(tmp_path, _pristine_repo):
+    """A scratch copy of the course (src, tests, labs, justfile), pristine, as a git repository.
+
+    Built once per session and copied (with its .git) for each test: a copy is faster than a commit."""
+    return Path(shutil.copytree(_pristine_repo, tmp_path / "course", symlinks=True))
 
 
 @pytest.fixture

@@ -63,6 +63,7 @@ def cli(repo, *argv):
                           capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow  # a race: many processes started together (just test-slow)
 def test_two_switches_in_one_file_started_together_both_apply(repo, catalog):
     a, b = catalog["36-03"], catalog["36-04"]
     assert a.target == b.target
@@ -82,6 +83,7 @@ def test_the_same_break_switched_twice_together_applies_once_and_refuses_once(re
     assert [e.token for e in switch.read_state(repo)] == ["36-03"]
 
 
+@pytest.mark.slow  # a race: many processes started together (just test-slow)
 def test_a_blind_switch_racing_readers_never_shows_its_break(repo, catalog):
     phase36 = [b for b in catalog.values() if b.phase == 36]
     for seed in range(4):

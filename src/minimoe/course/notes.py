@@ -2,7 +2,7 @@
 
 The record has the fields of the course's break template (bug-id, concept, symptom,
 hidden_cause, hint_1..3, fix_diff), written as YAML inside a ```yaml block of the Markdown file
-(or as a plain YAML file). It is read with yaml.safe_load, size-limited, and any problem comes
+(or as a plain YAML file). It is read with a safe YAML loader, size-limited, and any problem comes
 back as a message that names the file, the record and the field.
 
 A record counts only when it says something: every field at least MIN_WORDS words, no two
