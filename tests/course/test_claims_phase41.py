@@ -8,34 +8,14 @@ sentence quotes, and `on_pages` asks that the quote be on the page in English an
 
 import math
 import re
-from pathlib import Path
 
-from minimoe.course.outputs_read import parse_fields, parse_table, read_output, saved_output
+from minimoe.course.outputs_read import parse_fields, parse_table
 
-ROOT = Path(__file__).resolve().parents[2]
-PHASE = ROOT / "labs" / "phase-41-capacity-and-token-dropping"
+from .claims import Pages, out, saved, step_lines
+
+PHASE = Pages("phase-41-capacity-and-token-dropping")
 LAB00 = "00-capacity-and-token-dropping"
-STEP_RE = re.compile(r"^step=\s*(\d+)\s+main=([\d.]+)\s+aux=([\d.]+)\s+cv=\s*(\d+)% L(\d)\s+"
-                     r"expert_counts=\[([\d\s]+)\](?:\s+dropped=\[([^\]]*)\])?")
-
-
-def out(name):
-    return read_output(ROOT, name)
-
-
-def saved(name):
-    return saved_output(ROOT, name)
-
-
-def page(name, suffix=".md") -> str:
-    """A page of the phase, its lines joined: a quote may run over a line break."""
-    return " ".join((PHASE / f"{name}{suffix}").read_text(encoding="utf-8").split())
-
-
-def says(name, en, es):
-    """The English page says `en` and its Spanish twin `es`."""
-    assert en in page(name), f"{name}.md does not say {en!r}"
-    assert es in page(name, ".es.md"), f"{name}.es.md does not say {es!r}"
+page, says = PHASE.page, PHASE.says
 
 
 def on_pages(name, *quotes):
@@ -74,16 +54,7 @@ def claim(name, text=None) -> dict:
 
 
 def steps(name, text=None) -> list[dict]:
-    rows = []
-    for line in (text if text is not None else out(name)).splitlines():
-        m = STEP_RE.match(line)
-        if m:
-            rows.append({"step": int(m.group(1)), "main": float(m.group(2)), "aux": float(m.group(3)),
-                         "cv": float(m.group(4)), "layer": int(m.group(5)),
-                         "counts": [int(c) for c in m.group(6).split()],
-                         "dropped": [float(d) for d in re.findall(r"([\d.]+)%", m.group(7) or "")]})
-    assert rows, f"no step lines in {name}"
-    return rows
+    return step_lines(text if text is not None else out(name), name)
 
 
 def health(name):

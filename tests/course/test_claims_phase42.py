@@ -7,41 +7,20 @@ sentence quotes, and `says` asks that the quote be on the page in English and in
 """
 
 import re
-from pathlib import Path
 
-from minimoe.course.outputs_read import parse_fields, parse_table, read_output, saved_output
+from minimoe.course.outputs_read import parse_fields, parse_table
 
-ROOT = Path(__file__).resolve().parents[2]
-PHASE = ROOT / "labs" / "phase-42-expert-parallelism"
+from .claims import STEP_RE, Pages, out, saved
+
+PHASE = Pages("phase-42-expert-parallelism")
 LAB00 = "00-expert-parallelism"
 TOLERANCE = 1e-5  # the tests' tolerance, as the pages quote it
-STEP_RE = re.compile(r"^step=\s*(\d+)\s+main=([\d.]+)\s+aux=([\d.]+)\s+cv=\s*(\d+)% L(\d)\s+"
-                     r"expert_counts=\[([\d\s]+)\]")
-
-
-def out(name):
-    return read_output(ROOT, name)
-
-
-def saved(name):
-    return saved_output(ROOT, name)
+page, says = PHASE.page, PHASE.says
 
 
 def num(cell) -> float:
     """A table cell as a number: '311,205' -> 311205."""
     return float(str(cell).replace(",", ""))
-
-
-def page(name, suffix=".md") -> str:
-    """A page of the phase, its lines joined: a quote may run over a line break."""
-    return " ".join((PHASE / f"{name}{suffix}").read_text(encoding="utf-8").split())
-
-
-def says(name, en, es=None):
-    """The English page says `en` and its Spanish twin `es` (by default the same text: a number)."""
-    assert en in page(name), f"{name}.md does not say {en!r}"
-    es = es if es is not None else en
-    assert es in page(name, ".es.md"), f"{name}.es.md does not say {es!r}"
 
 
 def equivalence(name, text=None) -> dict:
