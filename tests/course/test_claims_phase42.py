@@ -28,10 +28,10 @@ def equivalence(name, text=None) -> dict:
     return {int(r["ranks"]): r for r in parse_table(text if text is not None else out(name), "ranks")}
 
 
-def steps(name) -> dict:
+def steps(name, text=None) -> dict:
     """step -> (main, aux, counts) of a run's step lines."""
     rows = {}
-    for line in out(name).splitlines():
+    for line in (text if text is not None else out(name)).splitlines():
         m = STEP_RE.match(line)
         if m:
             rows[int(m.group(1))] = (m.group(2), m.group(3), [int(c) for c in m.group(6).split()])
@@ -94,13 +94,29 @@ def test_readme_the_tolerance_is_about_twenty_times_the_rounding_and_far_below_w
     assert len(gaps) >= 10 and min(gaps) >= 10 * TOLERANCE
 
 
+def _rounding_or_a_late_flip(n: int, row: dict) -> str:
+    """Every N of the equivalence run either stays float rounding (differences below 1e-6, the counts equal
+    at every logged step) or parts late, after a near-tie top-k flip, and still lands close: which N meets a
+    flip, and when, depends on the machine's float arithmetic. Returns "rounding" or "flip"."""
+    assert row["router_spread"] == 0, f"{n} ranks: the router replicas differ"
+    if row["drift_from"] == "-":
+        assert max(row["d_main"], row["d_aux"], row["d_val"]) < 1e-6 and row["counts_off"] == 0, row
+        return "rounding"
+    assert row["drift_from"] > 10 * 20 and row["drift_from"] <= row["first_off"], row  # long after the tests' 20 steps
+    assert row["d_main"] > TOLERANCE and row["d_val"] < 1e-2, row
+    return "flip"
+
+
 def test_readme_the_2_rank_run_parts_after_step_214_long_after_the_tests_20_steps():
     """README: the 2-rank run's larger differences are not rounding: they start at step 214, and the
-    tests' 20-step runs end long before."""
-    two = equivalence("42-00-equivalence")[2]
-    assert two["d_main"] > TOLERANCE and two["drift_from"] > 10 * 20
-    assert equivalence("", saved("42-00-equivalence"))[2]["drift_from"] == 214
+    tests' 20-step runs end long before. On any machine: every N stays rounding or parts after step 200."""
+    for n, row in equivalence("42-00-equivalence").items():
+        _rounding_or_a_late_flip(n, row)
+    quoted = equivalence("", saved("42-00-equivalence"))
+    assert quoted[2]["drift_from"] == 214 and _rounding_or_a_late_flip(2, quoted[2]) == "flip"
     says("README", "from step 214", "desde el paso 214")
+    says("README", "on another machine the flip may come in another run, or in none",
+         "en otra máquina el cambio puede llegar en otra ejecución, o en ninguna")
     tested = message("42-01-test", "test_two_rank_main_loss_follows_one_process")
     assert re.search(r"over (\d+) steps", tested).group(1) == "20"
 
@@ -129,8 +145,11 @@ def test_lab00_step2_two_ranks_print_the_one_process_step_lines_up_to_step_200()
 
 def test_lab00_step2_at_step_250_they_have_parted_a_little():
     """Step 2: at step 250 the main loss and the aux value are one apart in the last digit, most of the
-    counts off by a handful."""
+    counts off by a handful (the page's runs). On any machine: at step 250 the two runs are equal or a
+    handful apart."""
     (main1, aux1, c1), (main2, aux2, c2) = steps("42-00-one")[250], steps("42-00-ep2")[250]
+    assert abs(float(main1) - float(main2)) < 0.01 and max(abs(a - b) for a, b in zip(c1, c2)) <= 10
+    (main1, aux1, c1), (main2, aux2, c2) = (steps("", saved(n))[250] for n in ("42-00-one", "42-00-ep2"))
     assert round(abs(float(main1) - float(main2)), 3) == 0.001 and round(abs(float(aux1) - float(aux2)), 3) == 0.001
     off = [abs(a - b) for a, b in zip(c1, c2) if a != b]
     assert len(off) > len(c1) / 2 and max(off) <= 10
@@ -155,11 +174,9 @@ def test_lab00_step2_each_rank_holds_half_the_experts_and_half_the_batch():
 
 def test_lab00_step3_four_ranks_agree_to_rounding_and_their_counts_at_every_logged_step():
     """Step 3: with 4 ranks the differences are float rounding, at most 4.77e-07 over the 300 steps, and
-    the counts equal at every logged step (counts_off 0)."""
-    four = equivalence("42-00-equivalence")[4]
-    assert max(four["d_main"], four["d_aux"], four["d_val"]) < 1e-6
-    assert four["counts_off"] == 0 and four["first_off"] == four["drift_from"] == "-"
+    the counts equal at every logged step (counts_off 0), in the page's run."""
     quoted = equivalence("", saved("42-00-equivalence"))[4]
+    assert _rounding_or_a_late_flip(4, quoted) == "rounding" and quoted["first_off"] == "-"
     assert f"{quoted['d_main']:.2e}" == "4.77e-07" and max(quoted["d_aux"], quoted["d_val"]) <= quoted["d_main"]
     says(LAB00, "at most 4.77e-07 over the 300 steps", "como mucho 4.77e-07 en los 300 pasos")
 
@@ -167,21 +184,23 @@ def test_lab00_step3_four_ranks_agree_to_rounding_and_their_counts_at_every_logg
 def test_lab00_step3_two_ranks_drift_from_a_top_k_flip_and_arrive_at_the_same_place():
     """Step 3: with 2 ranks the main losses first differ by more than 1e-5 at step 214 (drift_from), the
     first logged step whose counts differ is 216 (first_off), the main losses end up to 1.55e-02 apart,
-    the val losses 3.99e-04: they arrive at the same place. Step 2: the step lines part between steps 200
-    and 250."""
-    two = equivalence("42-00-equivalence")[2]
-    assert two["counts_off"] > 0 and two["drift_from"] <= two["first_off"]
-    assert 200 < two["drift_from"] <= 250 and two["d_main"] > TOLERANCE
-    assert two["d_val"] < two["d_main"] / 10 and two["d_val"] < 1e-3
-    assert val("42-00-one") == val("42-00-ep2")
+    the val losses 3.99e-04: they arrive at the same place (the page's run). On any machine every N stays
+    rounding or parts late and lands close, and the two runs of Step 2 end at val losses 0.01 apart."""
+    for n, row in equivalence("42-00-equivalence").items():
+        _rounding_or_a_late_flip(n, row)
+    assert abs(val("42-00-one") - val("42-00-ep2")) < 0.01
     quoted = equivalence("", saved("42-00-equivalence"))[2]
+    assert _rounding_or_a_late_flip(2, quoted) == "flip" and 200 < quoted["drift_from"] <= 250
+    assert quoted["d_val"] < quoted["d_main"] / 10
     assert (quoted["drift_from"], quoted["first_off"]) == (214, 216)
     assert (f"{quoted['d_main']:.2e}", f"{quoted['d_val']:.2e}") == ("1.55e-02", "3.99e-04")
     for en, es in (("until step 214 (`drift_from`", "hasta el paso 214 (`drift_from`"),
                    ("the first logged step whose counts differ is 216, `first_off`",
                     "el primer paso registrado en que difieren los recuentos es el 216, `first_off`"),
                    ("up to 1.55e-02 apart in main loss", "hasta 1.55e-02 de diferencia en la pérdida principal"),
-                   ("the val losses differ by 3.99e-04", "val loss difieren en 3.99e-04")):
+                   ("the val losses differ by 3.99e-04", "val loss difieren en 3.99e-04"),
+                   ("the 2-rank run stayed rounding and the 4-rank run met the flip",
+                    "la ejecución con 2 rangos se quedó en redondeo y la de 4 rangos encontró el cambio")):
         says(LAB00, en, es)
 
 
