@@ -53,6 +53,14 @@ def test_lines_matching_a_pattern_get_their_own_tolerance():
         parse_tolerance({"rel": 0.1, "^x": {"relative": 1}}, "x")
 
 
+def test_a_words_line_may_show_a_word_where_a_number_was():
+    """`-` (no such step) on one machine, 216 on another: with words: true the line is not a problem,
+    and its numbers are not paired; without it, it is one."""
+    saved, fresh = "    2   1.55e-02   216   214", "    2   4.77e-07     -     -"
+    assert compare(saved, fresh, parse_tolerance({"^ +2 ": {"rel": 1, "words": True}}, "x")).problems == []
+    assert compare(saved, fresh, parse_tolerance({"^ +2 ": {"rel": 1}}, "x")).problems
+
+
 QUICK_SECONDS = 30  # CI re-runs every output whose command took at most this long when recorded
 
 PHASES = sorted(int(p.name.split("-")[1]) for p in ROOT.glob("labs/phase-*"))
