@@ -12,6 +12,7 @@ from pathlib import Path
 from minimoe.course.outputs_read import parse_table, read_output, saved_output
 
 ROOT = Path(__file__).resolve().parents[2]
+PHASE = ROOT / "labs" / "phase-39-expert-compression"
 
 
 def out(name):
@@ -76,17 +77,27 @@ def test_lab00_independent_init_shrinks_the_average_and_costs_more():
 
 
 def test_lab00_ten_seed_summary():
+    """What holds on any machine (the fresh run), then the counts the page quotes (its own run): which
+    seed crosses a line is fragile (on AVX2 kernels: no C among the averaged samples, and one seed's
+    independent-expert recovery at 2.99x)."""
     s = summary("39-00-seeds")
     assert "in 0 of 10 seeds, after recovery in 10 of 10" in s[("same", "averaging")]
-    assert "in 0 of 10 seeds, after recovery in 0 of 10" in s[("independent", "averaging")]
+    assert re.search(r"in 0 of 10 seeds, after recovery in [01] of 10", s[("independent", "averaging")])
     for init in ("same", "independent"):
         assert counts(s[(init, "average")]).get("S", 0) + counts(s[(init, "average")]).get("L", 0) == 0
         assert counts(s[(init, "prune")]) == {"S": 10}
         assert counts(s[(init, "ternary")], "after recovery") == {"L": 10}
         ratios = [float(x) for x in re.findall(r"(\d+\.\d+)-(\d+\.\d+)x", s[(init, "average")])[0]]
         assert max(ratios) < 10  # never more than 10x
-    assert counts(s[("same", "average")]).get("C", 0) >= 1  # "its greedy sample does sometimes collapse"
-    assert counts(s[("independent", "average")], "after recovery") == {"F": 10}  # above 3x on every seed
+    assert counts(s[("independent", "average")], "after recovery").get("F", 0) >= 9
+    quoted = summary("", saved("39-00-seeds"))
+    assert "in 0 of 10 seeds, after recovery in 0 of 10" in quoted[("independent", "averaging")]
+    assert counts(quoted[("same", "average")]).get("C", 0) == 2  # "on two seeds it has fewer than 5 distinct tokens"
+    assert counts(quoted[("independent", "average")], "after recovery") == {"F": 10}  # above 3x on every seed
+    for name, quote in (("00-expert-compression.md", "`F10` where this page has `F8 C2`"),
+                        ("00-expert-compression.es.md", "`F10` donde esta página tiene `F8 C2`"),
+                        ("README.md", "one seed came to 2.99×"), ("README.es.md", "una semilla llegó a 2.99×")):
+        assert quote in " ".join((PHASE / name).read_text(encoding="utf-8").split()), f"{name}: {quote!r}"
 
 
 def _row(text, init, seed):
