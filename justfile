@@ -19,9 +19,11 @@ setup:
     {{python}} -m pip install -e ".[dev,docs]"
     @echo "minimoe is set up. Next: just test, then just moe-train --steps 500"
 
-# Run the everyday test suite (pass pytest flags through, e.g. just test -k router)
+# Run the everyday test suite (pass pytest flags through, e.g. just test -k router). The lab models the
+# phase tests train are kept in .minimoe/runs, keyed by the package's source: a later run of the same code
+# reads them back, and any change to the code trains afresh
 test *args:
-    {{python}} -m pytest -n 2 --dist loadgroup -m "not slow" "$@"
+    MINIMOE_RUNS="${MINIMOE_RUNS:-.minimoe/runs}" {{python}} -m pytest -n 2 --dist loadgroup -m "not slow" "$@"
 
 # Run the slow tests: fresh runs behind every lab output, the site build (CI runs them)
 test-slow *args:
