@@ -30,14 +30,16 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
+    grouped = bool(config.getoption("loadgroup", default=False))  # set by xdist under --dist loadgroup
     for item in items:
         path = item.nodeid.split("::")[0]
         if "/phase" in path and "tests/core" not in item.nodeid:
             item.add_marker(pytest.mark.detector)
             # one phase's tests share its session fixtures (the lab models, phase 42's 2-rank job): under
             # `pytest -n 2 --dist loadgroup` they run on one worker, so those are built once, not twice
-            item.add_marker(pytest.mark.xdist_group(path.split("/")[1]))
+            if grouped:
+                item.add_marker(pytest.mark.xdist_group(path.split("/")[1]))
 
 
 @pytest.fixture(autouse=True)
