@@ -8,20 +8,12 @@ own text, for a number a sentence quotes.
 
 import math
 import re
-from pathlib import Path
 
-from minimoe.course.outputs_read import parse_fields, parse_table, read_output, saved_output
+from minimoe.course.outputs_read import parse_fields, parse_table
 
-ROOT = Path(__file__).resolve().parents[2]
+from .claims import ROOT, out, saved
+
 PHASE = ROOT / "labs" / "phase-36-routing-and-balance"
-
-
-def out(name):
-    return read_output(ROOT, name)
-
-
-def saved(name):
-    return saved_output(ROOT, name)
 
 
 def health(name):

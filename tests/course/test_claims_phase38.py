@@ -7,20 +7,12 @@ sentence quotes.
 """
 
 import re
-from pathlib import Path
 
-from minimoe.course.outputs_read import parse_table, read_output, saved_output
+from minimoe.course.outputs_read import parse_table
 
-ROOT = Path(__file__).resolve().parents[2]
+from .claims import out, saved
+
 NUM = r"-?\d[\d,]*\.?\d*"
-
-
-def out(name):
-    return read_output(ROOT, name)
-
-
-def saved(name):
-    return saved_output(ROOT, name)
 
 
 def gating(name, text=None) -> dict:

@@ -7,20 +7,12 @@ sentence quotes.
 """
 
 import re
-from pathlib import Path
 
-from minimoe.course.outputs_read import parse_table, read_output, saved_output
+from minimoe.course.outputs_read import parse_table
 
-ROOT = Path(__file__).resolve().parents[2]
-PHASE = ROOT / "labs" / "phase-39-expert-compression"
+from .claims import Pages, out, saved
 
-
-def out(name):
-    return read_output(ROOT, name)
-
-
-def saved(name):
-    return saved_output(ROOT, name)
+PAGES = Pages("phase-39-expert-compression")
 
 
 def verdicts(name) -> dict:
@@ -94,10 +86,8 @@ def test_lab00_ten_seed_summary():
     assert "in 0 of 10 seeds, after recovery in 0 of 10" in quoted[("independent", "averaging")]
     assert counts(quoted[("same", "average")]).get("C", 0) == 2  # "on two seeds it has fewer than 5 distinct tokens"
     assert counts(quoted[("independent", "average")], "after recovery") == {"F": 10}  # above 3x on every seed
-    for name, quote in (("00-expert-compression.md", "`F10` where this page has `F8 C2`"),
-                        ("00-expert-compression.es.md", "`F10` donde esta página tiene `F8 C2`"),
-                        ("README.md", "one seed came to 2.99×"), ("README.es.md", "una semilla llegó a 2.99×")):
-        assert quote in " ".join((PHASE / name).read_text(encoding="utf-8").split()), f"{name}: {quote!r}"
+    PAGES.says("00-expert-compression", "`F10` where this page has `F8 C2`", "`F10` donde esta página tiene `F8 C2`")
+    PAGES.says("README", "one seed came to 2.99×", "una semilla llegó a 2.99×")
 
 
 def _row(text, init, seed):

@@ -7,16 +7,11 @@ sentence quotes.
 """
 
 import re
-from pathlib import Path
 
 from minimoe.course.catalog import load_catalog
-from minimoe.course.outputs_read import parse_table, read_output, saved_output
+from minimoe.course.outputs_read import parse_table
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def out(name):
-    return read_output(ROOT, name)
+from .claims import ROOT, out, saved
 
 
 def num(cell) -> float:
@@ -126,7 +121,7 @@ def test_break_pages_quote_their_margins():
     """40-01: smallest active_gap 144, budget_gap 12,428; 40-02: active_gap 0, budget_gap 782,953;
     40-03: 48 and 16,570."""
     def smallest(name, col):
-        gaps = [abs(num(r[col])) for r in audit("", saved_output(ROOT, name))]
+        gaps = [abs(num(r[col])) for r in audit("", saved(name))]
         return min((g for g in gaps if g), default=0)
     assert (smallest("40-01-audit", "active_gap"), smallest("40-01-audit", "budget_gap")) == (144, 12428)
     assert (smallest("40-02-audit", "active_gap"), smallest("40-02-audit", "budget_gap")) == (0, 782953)

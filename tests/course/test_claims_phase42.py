@@ -10,7 +10,7 @@ import re
 
 from minimoe.course.outputs_read import parse_fields, parse_table
 
-from .claims import STEP_RE, Pages, out, saved
+from .claims import Pages, out, saved, step_lines
 
 PHASE = Pages("phase-42-expert-parallelism")
 LAB00 = "00-expert-parallelism"
@@ -30,13 +30,8 @@ def equivalence(name, text=None) -> dict:
 
 def steps(name, text=None) -> dict:
     """step -> (main, aux, counts) of a run's step lines."""
-    rows = {}
-    for line in (text if text is not None else out(name)).splitlines():
-        m = STEP_RE.match(line)
-        if m:
-            rows[int(m.group(1))] = (m.group(2), m.group(3), [int(c) for c in m.group(6).split()])
-    assert rows, f"no step lines in {name}"
-    return rows
+    rows = step_lines(text if text is not None else out(name), name)
+    return {r["step"]: (r["main"], r["aux"], r["counts"]) for r in rows}
 
 
 def val(name):
