@@ -19,15 +19,15 @@ setup:
     {{python}} -m pip install -e ".[dev,docs]"
     @echo "minimoe is set up. Next: just test, then just moe-train --steps 500"
 
-# Run the everyday test suite (pass pytest flags through, e.g. just test -k router). The lab models the
-# phase tests train are kept in .minimoe/runs, keyed by the package's source: a later run of the same code
-# reads them back, and any change to the code trains afresh
+# Run the everyday test suite (pass pytest flags through, e.g. just test -k router). In the course's checkout
+# a phase's lab tests run only when a path names them (just test tests/phase36; all: just test -m lab). The
+# lab models they train are kept in .minimoe/runs, keyed by the source: a later run of the same code reads them
 test *args:
     MINIMOE_RUNS="${MINIMOE_RUNS:-.minimoe/runs}" {{python}} -m pytest -n 2 --dist loadgroup -m "not slow" "$@"
 
-# Run the slow tests: fresh runs behind every lab output, the site build (CI runs them)
+# Run the slow tests: the phases' lab tests, fresh runs behind every lab output, the site build (CI runs them)
 test-slow *args:
-    {{python}} -m pytest -n 2 --dist loadgroup -m "slow and not alone" "$@"
+    {{python}} -m pytest -n 2 --dist loadgroup -m "(slow or lab) and not alone" "$@"
     {{python}} -m pytest -p no:xdist -m "slow and alone" "$@"
 
 # Train the toy MoE and report routing health (just moe-train --help lists every flag)

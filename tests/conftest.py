@@ -29,6 +29,25 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("seed", seeds, ids=[f"seed{s}" for s in seeds])
 
 
+# the session fixtures that train a lab model (or start phase 42's ranks): a test that asks for one is a `lab` test
+LAB_FIXTURES = {"train_lab", "two_ranks", "one_rank_run"}
+COURSE_CHECKOUT = (Path(__file__).parent / "course").is_dir()  # a handout holds tests/core and its phases only
+
+
+def _labs_left_out(config) -> bool:
+    """In the course's checkout, `just test` with no path is the everyday suite: it leaves out the lab tests
+    (seconds each, a lab model trained first). Naming a folder or file runs them (just test tests/phase36),
+    so does `-m lab`; in a handout, whose suite is its own phases, `just test` runs them all."""
+    return (COURSE_CHECKOUT and config.args_source == pytest.Config.ArgsSource.TESTPATHS
+            and "lab" not in (config.getoption("markexpr") or ""))
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if _labs_left_out(config) and not hasattr(config, "workerinput"):
+        terminalreporter.write_line("the lab tests (a lab model trained first) were left out: name a phase to run "
+                                    "its tests, e.g. just test tests/phase36, or all of them: just test -m lab")
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     grouped = bool(config.getoption("loadgroup", default=False))  # set by xdist under --dist loadgroup
@@ -40,6 +59,13 @@ def pytest_collection_modifyitems(config, items):
             # `pytest -n 2 --dist loadgroup` they run on one worker, so those are built once, not twice
             if grouped:
                 item.add_marker(pytest.mark.xdist_group(path.split("/")[1]))
+        if LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.lab)
+    if _labs_left_out(config):
+        lab = [i for i in items if i.get_closest_marker("lab")]
+        if lab:
+            items[:] = [i for i in items if not i.get_closest_marker("lab")]
+            config.hook.pytest_deselected(items=lab)
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,9 @@ Everything here is computed from the repository when the site is built; nothing 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import os
 import pkgutil
 import posixpath
@@ -173,14 +175,22 @@ def _help_in_process(module: str, sub: str | None) -> str | None:
         raise _Parsed
 
     argparse.ArgumentParser.parse_known_args = read
+    main = importlib.import_module(module).main
     try:
-        importlib.import_module(module).main([sub] if sub else [])
+        with contextlib.redirect_stderr(io.StringIO()):  # a main that parses nothing may print its error
+            main([sub] if sub else [])
     except _Parsed:
         pass
     finally:
         argparse.ArgumentParser.parse_known_args = original
-    if not seen:
-        return None
+    if not seen:  # a main that prints its own help (launch.py): what it prints for --help
+        printed = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
+                main([sub, "--help"] if sub else ["--help"])
+        except SystemExit:
+            pass
+        return printed.getvalue() or None
     parser = seen[0]
     if sub:
         parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[sub]

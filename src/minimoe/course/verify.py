@@ -5,7 +5,7 @@ In a scratch copy of src/, tests/ and labs/ (the checkout itself is never touche
 harmless):
 
   1. the learner-facing suite is collected: tests/core/ and every tests/phaseNN/, without the slow
-     tests (what `just test` runs, what a handout ships);
+     tests (what a handout ships and its `just test` runs);
   2. pristine, in one pytest run: the whole suite on the first seed, and every detector and every
      symptom measure's test on every seed. All green;
   3. each break on (through the same switch code learners use), in one pytest run: the whole suite
