@@ -120,23 +120,33 @@ def _rounds(E, mine, other, name="balanced", T=4096, K=7):
     return {"tokens": T, "experts": E, "top_k": K, "columns": cols, "others_cores": 0.0}
 
 
-def test_ratios_are_the_median_of_the_pairs_with_their_quartiles():
+def test_ratios_are_the_median_of_the_pairs_with_a_confidence_interval():
     """Round 3 was slow for both columns: its pair is still 1.0, so the ratio's spread stays narrow."""
     a = {"ms": 10.0, "times_ms": [10.0, 10.0, 30.0, 10.0, 10.0]}
     b = {"ms": 10.0, "times_ms": [10.0, 10.0, 30.0, 10.0, 10.0]}
     assert bench.pair_ratio(a, b) == (1.0, 1.0, 1.0)
-    a["times_ms"] = [9.0, 10.0, 11.0, 12.0, 13.0]
-    assert bench.pair_ratio(a, {"times_ms": [10.0] * 5}) == (1.1, 1.0, 1.2)
+    a["times_ms"] = [9.0, 10.0, 11.0, 12.0, 13.0]  # 5 pairs: the interval is their whole range
+    assert bench.pair_ratio(a, {"times_ms": [10.0] * 5}) == (1.1, 0.9, 1.3)
+
+
+def test_the_interval_of_the_median_narrows_with_more_rounds():
+    """95% of the binomial: 9 values give the 2nd to the 8th, 25 the 8th to the 18th, 31 the 10th to the 22nd."""
+    from minimoe.perf.bench_report import median_ci
+
+    assert median_ci(list(range(1, 10))) == (5, 2, 8)
+    assert median_ci(list(range(1, 26))) == (13, 8, 18)
+    assert median_ci(list(range(1, 32))) == (16, 10, 22)
+    assert median_ci([3.0]) == (3.0, 3.0, 3.0)
 
 
 def test_a_goal_is_met_only_when_every_whole_spread_is_under_its_limit():
-    met = [_rounds(64, [1.0, 1.05, 1.06, 1.07, 1.08], [1.0] * 5)]  # G5 (limit 1.1): quartiles 1.05-1.07
+    met = [_rounds(64, [1.0, 1.02, 1.05, 1.06, 1.08], [1.0] * 5)]  # G5 (limit 1.1): 1.0-1.08
     assert _verdicts(bench.goals(met))["G5"] == "met"
-    crossing = [_rounds(64, [1.0, 1.05, 1.09, 1.12, 1.2], [1.0] * 5)]  # quartiles 1.05-1.12
+    crossing = [_rounds(64, [1.0, 1.05, 1.09, 1.12, 1.2], [1.0] * 5)]  # 1.0-1.2
     assert "unsure: the spread crosses the limit" in bench.goals(crossing)
-    over = met + [_rounds(512, [1.15, 1.2, 1.3, 1.4, 1.5], [1.0] * 5)]  # quartiles 1.2-1.4: all over
+    over = met + [_rounds(512, [1.15, 1.2, 1.3, 1.4, 1.5], [1.0] * 5)]  # 1.15-1.5: all over
     g5 = [line for line in _goal_lines(bench.goals(over)) if line.startswith("G5")][0]
-    assert g5.endswith("NOT met") and "1.30x (1.20-1.40) at T=4096 E=512 K=7" in g5
+    assert g5.endswith("NOT met") and "1.30x (1.15-1.50) at T=4096 E=512 K=7" in g5
 
 
 def test_goal_five_counts_only_experts_of_eight_rows_or_more():
@@ -174,7 +184,7 @@ def test_passes_pool_each_cells_rounds(tmp_path):
 
 def test_the_recorded_run_keeps_its_rounds_and_the_page_shows_spreads():
     """Every timed column of the recorded run keeps its rounds, and the page (en, es) shows each pair ratio
-    with its quartiles."""
+    with its 95% interval."""
     import re
 
     from minimoe.course import site_bench

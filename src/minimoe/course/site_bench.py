@@ -35,10 +35,10 @@ T = {
         "bench_memory": "Throughput (tokens per second) and peak memory (torch's allocations, from the profiler):",
         "bench_plot": "Time per call divided by the dense FFN's, against the number of experts",
         "bench_pairs": "minimoe's time over each other column's, round by round: the median of the pairs "
-                       "and its spread (quartiles):",
+                       "and its 95% confidence interval:",
         "bench_goals": "The course's speed goals, judged on this run (each goal's worst cell; met only when "
                        "the whole spread is on the right side):",
-        "verdict": "verdict", "goal": "goal", "worst": "worst cell: median (quartiles)", "floor": "floor",
+        "verdict": "verdict", "goal": "goal", "worst": "worst cell: median (95% interval)", "floor": "floor",
         "floor_note": "`floor`: the same measure with the `balanced` column (the experts alone, equal tokens, "
                       "no routing) in minimoe's place; a floor over the limit puts the goal out of reach of "
                       "per-expert matmuls on this machine.",
@@ -59,10 +59,11 @@ T = {
         "bench_memory": "Rendimiento (tokens por segundo) y pico de memoria (reservas de torch, según el profiler):",
         "bench_plot": "Tiempo por llamada dividido por el de la FFN densa, frente al número de expertos",
         "bench_pairs": "El tiempo de minimoe dividido por el de cada otra columna, ronda a ronda: la "
-                       "mediana de los pares y su dispersión (cuartiles):",
+                       "mediana de los pares y su intervalo de confianza del 95 %:",
         "bench_goals": "Los objetivos de velocidad del curso, juzgados sobre esta ejecución (la peor celda "
                        "de cada uno; cumplido solo si toda la dispersión cae del lado correcto):",
-        "verdict": "veredicto", "goal": "objetivo", "worst": "peor celda: mediana (cuartiles)", "floor": "suelo",
+        "verdict": "veredicto", "goal": "objetivo", "worst": "peor celda: mediana (intervalo del 95 %)",
+        "floor": "suelo",
         "floor_note": "`suelo` (floor): la misma medida con la columna `balanced` (los expertos solos, los mismos "
                       "tokens para todos, sin enrutado) en lugar de minimoe; un suelo por encima del límite deja "
                       "el objetivo fuera del alcance de cualquier despacho con una matmul por experto en esta "
@@ -116,7 +117,7 @@ def markdown_tables(cells: list[dict], columns: list[str], what: str, t: dict) -
 
 def pairs_markdown(cells: list[dict], columns: list[str]) -> list[str]:
     """minimoe's time over each other column's as Markdown tables (one per T): the median of the rounds'
-    pairs, and its quartiles below it."""
+    pairs, and its 95% interval below it."""
     from ..perf.bench_report import PAIRED, pair_ratio
 
     others = [n for n in PAIRED if n in columns]

@@ -28,8 +28,10 @@ What is measured:
                 reversed from one round to the next, so a column never always runs first or right after
                 the same neighbour. time = the median of a column's rounds.
     ratio       a ratio of two columns is taken within each round (a pair: same moment of the machine)
-                and reported as the median of the pairs with its spread, the quartiles of the pairs
-                (ratio = time / dense's; the goals compare minimoe with the other columns the same way).
+                and reported as the median of the pairs with its spread, a 95% confidence interval of that
+                median (bench_report.median_ci: order statistics, no assumption on the noise), which more
+                rounds narrow (ratio = time / dense's; the goals compare minimoe with the other columns
+                the same way, and call a goal met only when every interval is under its limit).
                 With --passes N the whole grid runs N times and each cell pools its rounds.
     peak MB     torch's own allocations during one more call, from torch.profiler's memory events
                 (bytes allocated minus freed, in op order), so it includes the new gradients.
@@ -263,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=64, help="D: width of the residual stream")
     p.add_argument("--hidden", type=int, default=128, help="F: hidden width of one expert")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    p.add_argument("--repeats", type=int, default=9,
+    p.add_argument("--repeats", type=int, default=25,
                    help="rounds per cell: every column once a round, in alternating order; ratios are the median "
                         "of the rounds' pairs")
     p.add_argument("--passes", type=int, default=1,
@@ -326,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(cells, args.columns, "time"))
     print("\nthroughput and peak memory (torch allocations, profiler):")
     print(table(cells, args.columns, "memory"))
-    print("\nminimoe / each column, the median of the rounds' pairs (quartiles):")
+    print("\nminimoe / each column, the median of the rounds' pairs (95% interval):")
     print(pairs_table(cells, args.columns))
     print("\nthe course's speed goals (the worst cell of each):")
     print(goals(cells))
