@@ -396,3 +396,12 @@ def test_an_immutable_target_is_refused_with_nothing_changed(repo, catalog):
         subprocess.run(["chattr", "-i", str(path)], capture_output=True)
     assert path.read_bytes() == before and switch.read_state(repo) == []
     assert not list(path.parent.glob(".*.tmp"))
+
+
+def test_verify_seeds_are_a_count_or_a_list():
+    from minimoe.course.cli import parse_seeds
+
+    assert parse_seeds("3") == [0, 1, 2] and parse_seeds("3,17") == [3, 17] and parse_seeds("0,") == [0]
+    for bad in ("0", "-1", "a,b", ","):
+        with pytest.raises(CourseError, match="one seed with a comma: 0,"):
+            parse_seeds(bad)

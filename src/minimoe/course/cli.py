@@ -264,14 +264,16 @@ def cmd_verify(root, args):
 
 
 def parse_seeds(text: str) -> list[int]:
-    """--seeds: a list (3,17,42), or a count N for seeds 0..N-1."""
+    """--seeds: a list (3,17,42; one seed: 5,), or a count N for seeds 0..N-1."""
+    usage = f"--seeds {text!r}: give a count (10) or a list of seeds (3,17,42; one seed with a comma: 0,)"
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise CourseError(f"--seeds {text!r}: give a count (10) or a list of seeds (3,17,42)") from None
-    if not seeds or min(seeds) < 0:
-        raise CourseError(f"--seeds {text!r}: give a count (10) or a list of seeds (3,17,42)")
-    return list(range(seeds[0])) if len(seeds) == 1 and "," not in text else seeds
+        raise CourseError(usage) from None
+    count = len(seeds) == 1 and "," not in text
+    if not seeds or min(seeds) < 0 or (count and seeds[0] < 1):
+        raise CourseError(usage)
+    return list(range(seeds[0])) if count else seeds
 
 
 def cmd_outputs(root, args):
