@@ -43,7 +43,7 @@ def _labs_left_out(config) -> bool:
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    if _labs_left_out(config) and not hasattr(config, "workerinput"):
+    if _labs_left_out(config):
         terminalreporter.write_line("the lab tests (a lab model trained first) were left out: name a phase to run "
                                     "its tests, e.g. just test tests/phase36, or all of them: just test -m lab")
 
