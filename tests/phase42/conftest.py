@@ -19,13 +19,15 @@ RANKS = 2
 @pytest.fixture(scope="session")
 def two_ranks(request):
     """two_ranks(seed) -> [rank 0's results, rank 1's] (experiments/expert_parallel.py's rank_job): the
-    2-rank job runs once, for every seed the session's tests run on, the first time a test asks."""
+    2-rank job runs once, for every seed that the session's tests of this job run on (not the seeds of
+    other phases' tests in the same session), the first time a test asks."""
     job = {}
 
     def get(seed: int) -> list[dict]:
         if seed not in job:
-            seeds = sorted({i.callspec.params["seed"] for i in request.session.items
-                            if "seed" in getattr(getattr(i, "callspec", None), "params", {})} | {seed})
+            seeds = sorted({i.callspec.params["seed"] for i in request.session.items  # the tests of this job
+                            if "two_ranks" in getattr(i, "fixturenames", ())
+                            and "seed" in getattr(getattr(i, "callspec", None), "params", {})} | {seed})
             ranks = run_ranks(LAB, RANKS, seeds, STEPS, timeout=60 + 30 * len(seeds))
             job.update({s: [r[s] for r in ranks] for s in seeds})
         return job[seed]
