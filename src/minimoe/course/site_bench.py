@@ -27,7 +27,8 @@ T = {
                       "`runs/bench/bench.json` and `bench.png`), then record it for the site with "
                       "`python -m minimoe.course.site record-bench`.",
         "bench_meta": "Recorded from `just bench`: torch {torch}, {threads} threads, D = {width}, F = {hidden}, "
-                      "{repeats} rounds a cell in alternating order ({passes} pass(es), rounds pooled), on a {machine} "
+                      "{repeats} rounds a cell in alternating order, up to {max_repeats} where a goal's interval "
+                      "crossed its limit ({passes} pass(es), rounds pooled), on a {machine} "
                       "machine (load average as it finished: {load}).",
         "bench_time": "Time per call, forward + backward: each cell's ratio to the dense FFN (median of the rounds), "
                       "and its time (`!` after `busiest`: other processes used more than 0.1 of a core while the "
@@ -51,7 +52,8 @@ T = {
                       "`runs/bench/bench.json` y `bench.png`) y regístrala para el sitio con "
                       "`python -m minimoe.course.site record-bench`.",
         "bench_meta": "Registrado con `just bench`: torch {torch}, {threads} hilos, D = {width}, F = {hidden}, "
-                      "{repeats} rondas por celda en orden alterno ({passes} pasada(s), rondas sumadas), "
+                      "{repeats} rondas por celda en orden alterno, hasta {max_repeats} donde el intervalo de un "
+                      "objetivo cruzaba su límite ({passes} pasada(s), rondas sumadas), "
                       "en una máquina {machine} (carga media al terminar: {load}).",
         "bench_time": "Tiempo por llamada, forward + backward: el cociente de cada celda respecto a la FFN densa "
                       "(mediana de las rondas) y su tiempo (`!` tras `busiest`: otros procesos usaron más de 0,1 "
@@ -153,7 +155,7 @@ def bench_markdown(data: dict, lang: str, plot: bool) -> str:
         raw = [table(cells, columns, "time"), table(cells, columns, "memory"), pairs_table(cells, columns), judged]
         out = [t["bench_meta"].format(load=" ".join(f"{x:.2f}" for x in load) if load else "?", **{
             k: meta.get(k, "?") for k in ("torch", "threads", "width", "hidden", "repeats", "machine")},
-            passes=meta.get("passes", 1)), ""]
+            passes=meta.get("passes", 1), max_repeats=meta.get("max_repeats", meta.get("repeats", "?"))), ""]
         rows = goal_rows(judged)
         out += [t["bench_goals"], ""]
         if rows:

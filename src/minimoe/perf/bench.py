@@ -26,7 +26,9 @@ expert weights, so their outputs agree (checked on every cell):
 What is measured:
     time        --repeats rounds after --warmup calls; in a round every column runs once, the order
                 reversed from one round to the next, so a column never always runs first or right after
-                the same neighbour. time = the median of a column's rounds.
+                the same neighbour. time = the median of a column's rounds. Where a goal's interval
+                (below) crosses its limit in a cell, the cell runs --repeats more rounds, and again,
+                up to --max-repeats: the borderline cells get the rounds that settle them.
     ratio       a ratio of two columns is taken within each round (a pair: same moment of the machine)
                 and reported as the median of the pairs with its spread, a 95% confidence interval of that
                 median (bench_report.median_ci: order statistics, no assumption on the noise), which more
@@ -65,7 +67,7 @@ import torch
 from ..experts import Experts, swiglu
 from ..moe_block import DenseFFN, moe_forward, moe_forward_reference
 from ..router import Router
-from .bench_report import goals, pair_ratio, pairs_table, plot, table
+from .bench_report import goals, pair_ratio, pairs_table, plot, table, undecided
 from .layouts import auto_forward
 
 COLUMNS = ("minimoe", "grouped", "dense", "balanced", "hf-eager", "hf-grouped", "loop", "router")
@@ -222,19 +224,25 @@ def bench_cell(T: int, E: int, K: int, args, estimate: dict) -> dict:
                 del calls[name]
     times = {name: [] for name in calls}
     order = list(calls)
-    for r in range(args.repeats):  # one round: every column once, in the opposite order to the last round's
-        for name in (order if r % 2 == 0 else order[::-1]):
-            times[name].append(_timed(calls[name]))
+    rounds, cell = 0, {}
+    while True:
+        for r in range(rounds, rounds + args.repeats):  # a round: every column once, in the last one's reverse order
+            for name in (order if r % 2 == 0 else order[::-1]):
+                times[name].append(_timed(calls[name]))
+        rounds += args.repeats
+        for name in calls:
+            out[name].update(ms=1e3 * statistics.median(times[name]), times_ms=[round(1e3 * t, 4) for t in times[name]])
+        cell = {"tokens": T, "experts": E, "top_k": K, "columns": out}
+        if rounds + args.repeats > args.max_repeats or not undecided(cell):
+            break  # (a goal whose interval crosses its limit here gets --repeats more rounds, up to --max-repeats)
     busy1, mine1 = _cpu_seconds()
     others = ((busy1 - busy0) - (mine1 - mine0)) / (time.perf_counter() - wall0)
     for name in calls:
-        ms = 1e3 * statistics.median(times[name])
-        out[name].update(ms=ms, times_ms=[round(1e3 * t, 4) for t in times[name]], tokens_per_s=T / ms * 1e3,
+        out[name].update(tokens_per_s=T / out[name]["ms"] * 1e3,
                          peak_mb=peak_memory_mb(calls[name]) if args.memory else None)
     for name in calls:
         out[name]["ratio"] = pair_ratio(out[name], out["dense"])[0] if "dense" in calls else None
-    return {"tokens": T, "experts": E, "top_k": K, "others_cores": others, "busiest_over_mean": busiest,
-            "columns": out}
+    return {**cell, "others_cores": others, "busiest_over_mean": busiest, "rounds": rounds}
 
 
 def _pool(a: dict, b: dict) -> dict:
@@ -249,6 +257,7 @@ def _pool(a: dict, b: dict) -> dict:
         if "times_ms" in col and "times_ms" in a["columns"].get("dense", {}):
             col["ratio"] = pair_ratio(col, a["columns"]["dense"])[0]
     a["others_cores"] = max(a["others_cores"], b["others_cores"])
+    a["rounds"] = a.get("rounds", 0) + b.get("rounds", 0)
     return a
 
 
@@ -268,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=25,
                    help="rounds per cell: every column once a round, in alternating order; ratios are the median "
                         "of the rounds' pairs")
+    p.add_argument("--max-repeats", type=int, default=100,
+                   help="a cell where a goal's interval crosses its limit gets --repeats more rounds, and again, up to "
+                        "this many in all (more rounds narrow the interval); = --repeats: never")
     p.add_argument("--passes", type=int, default=1,
                    help="run the whole grid this many times and pool each cell's rounds (on a shared machine a "
                         "neighbour's load can slow every column of a cell for seconds; passes spread the pairs)")
@@ -291,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: --columns {','.join(sorted(unknown))}: choose from {','.join(COLUMNS)}")
         return 2
-    small = [f"--{k} {getattr(args, k)}" for k in ("repeats", "passes", "threads", "width", "hidden")
+    small = [f"--{k.replace('_', '-')} {getattr(args, k)}" for k in ("repeats", "max_repeats", "passes", "threads",
+                                                                    "width", "hidden")
              if getattr(args, k) < 1]
     if small or not (args.tokens and args.experts and args.top_k) or min(args.tokens + args.experts + args.top_k) < 1:
         print(f"error: {', '.join(small) or '--tokens, --experts and --top-k'}: give whole numbers >= 1")
@@ -299,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     if "dense" not in args.columns:
         args.columns.insert(0, "dense")  # every ratio is to dense
     if args.quick:
-        args.tokens, args.experts, args.top_k, args.repeats = [1024], [8, 512], [2], 5
+        args.tokens, args.experts, args.top_k, args.repeats, args.max_repeats = [1024], [8, 512], [2], 5, 5
     torch.set_num_threads(args.threads)
     if args.keep_freed_memory and (why := keep_freed_memory()):
         print(f"error: {why}")
@@ -322,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     cell = bench_cell(T, E, K, args, estimate)
                     print(table([cell], args.columns, "time").splitlines()[-1], flush=True)
+                    if cell["rounds"] > args.repeats:
+                        print(f"{'':11}({cell['rounds']} rounds: after {args.repeats} a goal's interval crossed "
+                              "its limit)")
                     cells[(T, E, K)] = _pool(cells[(T, E, K)], cell) if (T, E, K) in cells else cell
     cells = list(cells.values())
     print("\ntime per call (ratio to dense):")
@@ -342,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         meta = {"torch": torch.__version__, "threads": args.threads, "width": args.width, "hidden": args.hidden,
-                "repeats": args.repeats, "warmup": args.warmup, "passes": args.passes, "machine": platform.machine(),
+                "repeats": args.repeats, "max_repeats": args.max_repeats, "warmup": args.warmup, "passes": args.passes,
+                "machine": platform.machine(),
                 "processor": platform.processor(), "load_average": os.getloadavg(),
                 "keep_freed_memory": args.keep_freed_memory}
         (out / "bench.json").write_text(json.dumps({"meta": meta, "cells": cells}, indent=1))

@@ -91,6 +91,28 @@ def verdict(rows: list[tuple], limit: float) -> tuple[tuple, str]:
     return worst, "unsure: the spread crosses the limit"
 
 
+def cell_goals(c: dict) -> list[tuple[str, str]]:
+    """The goals judged cell by cell that cover this cell, as (goal, the column minimoe is compared with)."""
+    T, E, K = c["tokens"], c["experts"], c["top_k"]
+    pairs = [("G1", "dense")] if E <= 64 else [("G2", "dense")] if E == 512 else []
+    pairs += [("G3", hf) for hf in ("hf-eager", "hf-grouped")]
+    pairs += [("G5", "balanced")] if T * K >= 8 * E else []
+    return [(g, other) for g, other in pairs if "ms" in c["columns"].get(other, {})]
+
+
+def undecided(c: dict) -> list[str]:
+    """The goals whose interval in this cell crosses their limit: ones more rounds may settle."""
+    mine = c["columns"].get("minimoe", {})
+    if "ms" not in mine:
+        return []
+    out = []
+    for g, other in cell_goals(c):
+        _, low, high = pair_ratio(mine, c["columns"][other])
+        if low <= LIMITS[g] < high:
+            out.append(f"{g} vs {other}")
+    return out
+
+
 def goals(cells: list[dict]) -> str:
     """The course's speed goals, each judged on the cells that were run, from the pairs of rounds:
 
@@ -131,13 +153,14 @@ def goals(cells: list[dict]) -> str:
         floor = ms(c, "balanced") / b[0] if ms(c, "balanced") else None
         return (a[0] / b[0], a[1] / b[2], a[2] / b[1]), floor, f"T={c['tokens']} K=7"
 
-    g1 = [vs(c, "dense") for c in mine if c["experts"] <= 64]
-    g2 = [vs(c, "dense") for c in mine if c["experts"] == 512]
-    g3 = [(pair_ratio(col(c, "minimoe"), col(c, hf)), None, f"{at(c)} vs {hf}") for c in mine
-          for hf in ("hf-eager", "hf-grouped") if ms(c, hf)]
+    def covered(goal):  # (cell, other column) for every cell the goal covers
+        return [(c, other) for c in mine for g, other in cell_goals(c) if g == goal]
+
+    g1 = [vs(c, other) for c, other in covered("G1")]
+    g2 = [vs(c, other) for c, other in covered("G2")]
+    g3 = [(pair_ratio(col(c, "minimoe"), col(c, hf)), None, f"{at(c)} vs {hf}") for c, hf in covered("G3")]
     g4s = [g4(c) for (T, E, K), c in by.items() if E == 4096 and K == 7 and (T, 64, 7) in by]
-    g5 = [vs(c, "balanced", floor=False) for c in mine
-          if ms(c, "balanced") and c["tokens"] * c["top_k"] >= 8 * c["experts"]]
+    g5 = [vs(c, other, floor=False) for c, other in covered("G5")]
     lines = [f"{'goal':<52} {'worst cell: median (95% interval)':<52} {'floor':>6}  verdict"]
     for name, rows, limit in (("G1 within 1.3x of dense, E <= 64", g1, LIMITS["G1"]),
                               ("G2 within 1.5x of dense, E = 512", g2, LIMITS["G2"]),
