@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import urllib.error
@@ -488,7 +489,12 @@ def _serve(root: Path, mount: str = "/"):
                 return str(root / "__not_here__")
             return super().translate_path("/" + path[len(mount):])
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    class Server(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address):  # a browser that hangs up mid-reply is not a failure
+            if not isinstance(sys.exc_info()[1], ConnectionError):
+                super().handle_error(request, client_address)
+
+    server = Server(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}{mount}"
 
