@@ -2,9 +2,11 @@
 on the cells that ran. No timing is asserted: speed claims live in `just bench`, not in tests."""
 
 import json
+import os
 import statistics
 from pathlib import Path
 
+import pytest
 import torch
 
 from minimoe.perf import bench
@@ -247,3 +249,53 @@ def test_an_undecided_cell_gets_more_rounds_up_to_the_cap(monkeypatch):
     assert cell["rounds"] == 6 and len(cell["columns"]["minimoe"]["times_ms"]) == 6
     monkeypatch.setattr(bench, "undecided", lambda cell: [])
     assert bench.bench_cell(16, 4, 1, args, {})["rounds"] == 2
+
+
+def test_a_gpu_run_without_a_gpu_is_refused_with_the_fix(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: --device cuda runs")
+    assert bench.main(["--device", "cuda", "--quick"]) == 2
+    assert "torch sees no CUDA GPU here" in capsys.readouterr().out
+    assert bench.main(["--columns", "minimoe,triton", "--quick"]) == 2
+    assert "triton: with --device cuda" in capsys.readouterr().out
+
+
+def test_a_column_whose_first_call_fails_is_skipped_with_its_error(monkeypatch):
+    real = bench.make_columns
+
+    def failing(*a, **k):
+        cols, busiest = real(*a, **k)
+
+        def broken():
+            raise RuntimeError("_grouped_mm: no kernel for this dtype\nmore detail")
+        return {**cols, "grouped": broken}, busiest
+
+    monkeypatch.setattr(bench, "make_columns", failing)
+    args = bench.build_parser().parse_args(["--repeats", "2", "--warmup", "0", "--no-memory"])
+    args.columns = ["minimoe", "grouped", "dense"]
+    cell = bench.bench_cell(16, 4, 1, args, {})
+    assert cell["columns"]["grouped"] == {"skipped": "failed: _grouped_mm: no kernel for this dtype"}
+    assert len(cell["columns"]["minimoe"]["times_ms"]) == 2
+
+
+def test_a_bf16_run_records_its_dtype(tmp_path):
+    rc = bench.main(["--tokens", "32", "--experts", "4", "--top-k", "1", "--repeats", "1", "--warmup", "0",
+                     "--columns", "minimoe,grouped,dense", "--no-memory", "--dtype", "bfloat16",
+                     "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert rc == 0 and data["meta"]["dtype"] == "bfloat16" and data["meta"]["device"] == "cpu"
+    assert data["cells"][0]["columns"]["grouped"]["max_abs_diff"] < 0.05  # bf16 against minimoe's own layout
+
+
+def test_the_triton_column_runs_the_kernel_on_the_same_inputs(monkeypatch):
+    """On a GPU `--device cuda` adds a triton column; here Triton's interpreter runs it (small shapes): its
+    output equals minimoe's on the same tokens, routing and weights."""
+    import sys
+
+    if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
+        pytest.skip("Triton was imported without its interpreter in this process (it reads the switch on import)")
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    pytest.importorskip("triton")
+    cols, _ = bench.make_columns(16, 2, 1, 16, 16, names=("minimoe", "triton"))
+    assert callable(cols["triton"])
+    assert torch.allclose(cols["triton"](), cols["minimoe"](), atol=1e-5)

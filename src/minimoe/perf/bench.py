@@ -22,6 +22,13 @@ expert weights, so their outputs agree (checked on every cell):
                 (https://huggingface.co/docs/transformers/experts_interface)
     loop        moe_forward_reference: for each expert, mask its tokens, run it, index_add back
     router      the router alone (logits, softmax, top-k); every MoE layer adds it, the dense one not
+    triton      (--device cuda only) --experts-impl triton: moe_forward with the experts' grouped
+                matmuls in the Triton kernel (grouped_mm_triton.py), beside torch's grouped matmul
+
+--device cuda runs every column on the GPU (inputs drawn as on the CPU, then moved), times each call
+between two torch.cuda.synchronize() and reads peak memory from torch.cuda's counters; --dtype
+bfloat16 runs the layers in bf16 (the router's softmax stays fp32). A column whose first call fails
+(an operation this device or dtype lacks) is skipped with the error's first line.
 
 What is measured:
     time        --repeats rounds after --warmup calls; in a round every column runs once, the order
@@ -64,13 +71,17 @@ from pathlib import Path
 
 import torch
 
+from ..config import ConfigError
 from ..experts import Experts, swiglu
 from ..moe_block import DenseFFN, moe_forward, moe_forward_reference
 from ..router import Router
+from . import implementation
 from .bench_report import goals, pair_ratio, pairs_table, plot, table, undecided
 from .layouts import auto_forward
 
 COLUMNS = ("minimoe", "grouped", "dense", "balanced", "hf-eager", "hf-grouped", "loop", "router")
+GPU_COLUMNS = ("triton",)  # run with --device cuda only
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 LOOPS = ("hf-eager", "loop")  # columns whose time grows with E: skipped ahead of time when too slow
 
 
@@ -114,27 +125,33 @@ def _hf_experts(experts: Experts, backend: str):
         return "transformers not installed: pip install -e '.[bench]'"
     E, D, F = experts.w_gate_EDF.shape
     cfg = MixtralConfig(hidden_size=D, intermediate_size=F, num_local_experts=E, experts_implementation=backend)
-    hf = MixtralExperts(cfg)
+    hf = MixtralExperts(cfg).to(experts.w_gate_EDF.dtype)
     with torch.no_grad():  # Mixtral stores (out, in): gate and up stacked along out
         hf.gate_up_proj.copy_(torch.cat([experts.w_gate_EDF, experts.w_up_EDF], dim=2).transpose(1, 2))
         hf.down_proj.copy_(experts.w_down_EFD.transpose(1, 2))
-    return hf
+    return hf.to(experts.w_gate_EDF.device, experts.w_gate_EDF.dtype)
 
 
-def make_columns(T: int, E: int, K: int, D: int, F: int, seed: int = 0) -> tuple[dict, float]:
+def make_columns(T: int, E: int, K: int, D: int, F: int, seed: int = 0, device: str = "cpu",
+                 dtype: torch.dtype = torch.float32, names=COLUMNS + GPU_COLUMNS) -> tuple[dict, float]:
     """name -> a function running one forward + backward and returning the output (or a skip reason);
-    and the routing's imbalance: the busiest expert's token count over the mean count T*K/E."""
+    and the routing's imbalance: the busiest expert's token count over the mean count T*K/E. Everything
+    is drawn on the CPU from `seed` (the same numbers on every device), then moved to `device`, `dtype`.
+    Hugging Face's and Triton's columns (slow imports) are built only when `names` lists them."""
+    def moved(t):
+        return t.to(device, dtype).requires_grad_(t.requires_grad)
+
     torch.manual_seed(seed)
-    x_TD = torch.randn(T, D, requires_grad=True)
-    g_TD = torch.randn(T, D)  # the gradient arriving from above
-    router = Router(D, E, K, init_std=0.01)  # near-uniform routing, as at the start of training
+    x_TD = moved(torch.randn(T, D, requires_grad=True))
+    g_TD = moved(torch.randn(T, D))  # the gradient arriving from above
+    router = Router(D, E, K, init_std=0.01).to(device)  # near-uniform routing, as at the start of training
     r = router(x_TD.detach())
     ids_TK, w_TK = r.ids_TK, r.weights_TK.detach().requires_grad_(True)
-    experts = Experts(E, D, F)
-    dense = DenseFFN(D, K * F)
+    experts = Experts(E, D, F).to(device, dtype)
+    dense = DenseFFN(D, K * F).to(device, dtype)
 
     C = -(-T * K // E)  # every expert the same count, for the balanced column
-    x_ECD, g_ECD = torch.randn(E, C, D, requires_grad=True), torch.randn(E, C, D)
+    x_ECD, g_ECD = moved(torch.randn(E, C, D, requires_grad=True)), moved(torch.randn(E, C, D))
 
     def run(f, *modules, grad=g_TD):
         def call():
@@ -152,9 +169,16 @@ def make_columns(T: int, E: int, K: int, D: int, F: int, seed: int = 0) -> tuple
         "balanced": run(lambda: swiglu(x_ECD, experts.w_gate_EDF, experts.w_up_EDF, experts.w_down_EFD), experts,
                         grad=g_ECD),  # the padded layout with no padding
         "loop": run(lambda: moe_forward_reference(x_TD, ids_TK, w_TK, experts), experts),
-        "router": run(lambda: router(x_TD).weights_TK, router, grad=torch.randn(T, K)),
+        "router": run(lambda: router(x_TD).weights_TK, router, grad=torch.randn(T, K, device=device)),
+        "triton": "a CUDA GPU only (--device cuda)",
     }
-    for name, backend in (("hf-eager", "eager"), ("hf-grouped", "grouped_mm")):
+    if "triton" in names and (device == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"):  # (interpreter: tests)
+        try:  # Triton is optional: implementation() imports it, or says why it cannot
+            triton_forward = implementation("triton")
+            cols["triton"] = run(lambda: triton_forward(x_TD, ids_TK, w_TK, experts), experts)
+        except ConfigError as e:
+            cols["triton"] = str(e)
+    for name, backend in ((n, b) for n, b in (("hf-eager", "eager"), ("hf-grouped", "grouped_mm")) if n in names):
         hf = _hf_experts(experts, backend)
         cols[name] = hf if isinstance(hf, str) else run(lambda hf=hf: hf(x_TD, ids_TK, w_TK), hf)
     busiest = float(torch.bincount(ids_TK.reshape(-1), minlength=E).max()) / (T * K / E)
@@ -176,8 +200,16 @@ def _quiet_stderr():
         os.close(saved)
 
 
-def peak_memory_mb(call) -> float:
-    """Peak of torch's live CPU allocations during one call, relative to its start."""
+def peak_memory_mb(call, device: str = "cpu") -> float:
+    """Peak of torch's live allocations during one call, relative to its start (CPU: from the profiler's
+    memory events; CUDA: from torch.cuda's peak counter)."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+        start = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        call()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - start) / 2**20
     from torch.profiler import ProfilerActivity, profile
 
     with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
@@ -189,7 +221,13 @@ def peak_memory_mb(call) -> float:
     return peak / 2**20
 
 
-def _timed(call) -> float:
+def _timed(call, device: str = "cpu") -> float:
+    if device == "cuda":  # a GPU call returns before its kernels finish: time from idle to idle
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        call()
+        torch.cuda.synchronize()
+        return time.perf_counter() - t
     t = time.perf_counter()
     call()
     return time.perf_counter() - t
@@ -197,7 +235,9 @@ def _timed(call) -> float:
 
 def bench_cell(T: int, E: int, K: int, args, estimate: dict) -> dict:
     """Time every column on one (T, E, K); `estimate` carries each loop column's last seconds per E."""
-    cols, busiest = make_columns(T, E, K, args.width, args.hidden)
+    dev = args.device
+    cols, busiest = make_columns(T, E, K, args.width, args.hidden, device=dev, dtype=DTYPES[args.dtype],
+                                 names=args.columns)
     out = {name: {} for name in args.columns}
     calls = {}
     for name in args.columns:
@@ -212,11 +252,16 @@ def bench_cell(T: int, E: int, K: int, args, estimate: dict) -> dict:
     wall0 = time.perf_counter()
     ref = None
     for name in list(calls):  # warmup; the first call also checks that the outputs agree
-        y = calls[name]()
+        try:
+            y = calls[name]()
+        except (RuntimeError, NotImplementedError) as e:  # an operation this device or dtype lacks
+            out[name]["skipped"] = "failed: " + (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            del calls[name]
+            continue
         if name not in ("dense", "balanced", "router"):
             ref = y if ref is None else ref
-            out[name]["max_abs_diff"] = float((y - ref).abs().max())
-        seconds = [_timed(calls[name]) for _ in range(max(1, args.warmup))]
+            out[name]["max_abs_diff"] = float((y.float() - ref.float()).abs().max())
+        seconds = [_timed(calls[name], dev) for _ in range(max(1, args.warmup))]
         if name in LOOPS:
             estimate[name] = min(seconds) / E
             if min(seconds) > args.skip_over:
@@ -228,7 +273,7 @@ def bench_cell(T: int, E: int, K: int, args, estimate: dict) -> dict:
     while True:
         for r in range(rounds, rounds + args.repeats):  # a round: every column once, in the last one's reverse order
             for name in (order if r % 2 == 0 else order[::-1]):
-                times[name].append(_timed(calls[name]))
+                times[name].append(_timed(calls[name], dev))
         rounds += args.repeats
         for name in calls:
             out[name].update(ms=1e3 * statistics.median(times[name]), times_ms=[round(1e3 * t, 4) for t in times[name]])
@@ -239,7 +284,7 @@ def bench_cell(T: int, E: int, K: int, args, estimate: dict) -> dict:
     others = ((busy1 - busy0) - (mine1 - mine0)) / (time.perf_counter() - wall0)
     for name in calls:
         out[name].update(tokens_per_s=T / out[name]["ms"] * 1e3,
-                         peak_mb=peak_memory_mb(calls[name]) if args.memory else None)
+                         peak_mb=peak_memory_mb(calls[name], dev) if args.memory else None)
     for name in calls:
         out[name]["ratio"] = pair_ratio(out[name], out["dense"])[0] if "dense" in calls else None
     return {**cell, "others_cores": others, "busiest_over_mean": busiest, "rounds": rounds}
@@ -286,8 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=1, help="untimed calls per column after the first (checking) one")
     p.add_argument("--skip-over", type=float, default=0.5,
                    help="skip a loop column (hf-eager, loop) whose one call takes longer (s); it runs --repeats times")
-    p.add_argument("--columns", type=lambda s: s.split(","), default=list(COLUMNS),
-                   help=f"columns to run, comma-separated, from {','.join(COLUMNS)}")
+    p.add_argument("--columns", type=lambda s: s.split(","), default=None,
+                   help=f"columns to run, comma-separated, from {','.join(COLUMNS + GPU_COLUMNS)} (default: all that "
+                        "run on the device)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where the layers run: cpu, or cuda (a GPU; adds the triton column)")
+    p.add_argument("--dtype", choices=tuple(DTYPES), default="float32", help="the layers' dtype")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="measure peak memory (one more profiled call per column)")
     p.add_argument("--keep-freed-memory", action="store_true",
@@ -299,9 +348,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    unknown = set(args.columns) - set(COLUMNS)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda: torch sees no CUDA GPU here (torch.cuda.is_available() is False); run it "
+              "on a machine with one, or leave --device out to time the CPU")
+        return 2
+    known = COLUMNS + (GPU_COLUMNS if args.device == "cuda" else ())
+    args.columns = args.columns or list(known)
+    unknown = set(args.columns) - set(known)
     if unknown:
-        print(f"error: --columns {','.join(sorted(unknown))}: choose from {','.join(COLUMNS)}")
+        print(f"error: --columns {','.join(sorted(unknown))}: choose from {','.join(known)}"
+              + (" (triton: with --device cuda)" if "triton" in unknown and args.device == "cpu" else ""))
         return 2
     small = [f"--{k.replace('_', '-')} {getattr(args, k)}" for k in ("repeats", "max_repeats", "passes", "threads",
                                                                     "width", "hidden")
@@ -317,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep_freed_memory and (why := keep_freed_memory()):
         print(f"error: {why}")
         return 2
-    print(f"forward + backward, fp32, D={args.width}, F={args.hidden}, {args.threads} threads, "
+    where = torch.cuda.get_device_name() if args.device == "cuda" else f"{args.threads} threads"
+    print(f"forward + backward, {args.dtype}, {where}, D={args.width}, F={args.hidden}, "
           f"median of {args.repeats} rounds in alternating order; ratio = time / dense, the median of the rounds' "
           "pairs; others = cores used by other processes; "
           "busiest = the busiest expert's tokens / the mean"
@@ -359,9 +416,9 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         meta = {"torch": torch.__version__, "threads": args.threads, "width": args.width, "hidden": args.hidden,
                 "repeats": args.repeats, "max_repeats": args.max_repeats, "warmup": args.warmup, "passes": args.passes,
-                "machine": platform.machine(),
-                "processor": platform.processor(), "load_average": os.getloadavg(),
-                "keep_freed_memory": args.keep_freed_memory}
+                "machine": platform.machine(), "processor": platform.processor(), "load_average": os.getloadavg(),
+                "keep_freed_memory": args.keep_freed_memory, "device": where if args.device == "cuda" else "cpu",
+                "dtype": args.dtype}
         (out / "bench.json").write_text(json.dumps({"meta": meta, "cells": cells}, indent=1))
         plot(out / "bench.png", cells, args.columns)
         print(f"wrote {out / 'bench.json'}, {out / 'bench.png'}")
