@@ -419,6 +419,19 @@ def test_a_recorded_benchmark_shows_its_tables_and_plot(tmp_path):
     for lang in ("en", "es"):
         text = site_bench.bench_section(tmp_path, lang)
         assert "12.5 ms  1.50x" in text and "loop: one call took 3.0 s" in text and "](bench.png)" in text
+        assert site_bench.T[lang]["bench_gpu_none"].split(".")[0] in site_bench.bench_section(tmp_path, lang,
+                                                                                              "bench-gpu")
+    # a GPU run is recorded beside the CPU one, and the page's GPU marker shows it
+    meta.update(device="NVIDIA H100 80GB HBM3", dtype="bfloat16")
+    cell["columns"]["minimoe"]["ms"] = 0.7
+    (runs / "bench.json").write_text(json.dumps({"meta": meta, "cells": [cell]}))
+    site_bench.record_bench(tmp_path, echo=lambda *a: None)
+    perf = tmp_path / "docs" / "performance"
+    assert {p.name for p in perf.iterdir()} == {"bench.json", "bench.png", "bench-gpu.json", "bench-gpu.png"}
+    page = site_bench.fill_bench("<!-- bench -->\n\n<!-- bench-gpu -->\n", tmp_path, "en")
+    cpu, gpu = page.split("NVIDIA H100")
+    assert "12.5 ms" in cpu and "2 threads" in cpu and "0.7 ms" in gpu and "](bench-gpu.png)" in gpu
+    assert "bfloat16" in gpu and "float32" in cpu
 
 
 # ---------------------------------------------------------------- the build and a browser (slow)

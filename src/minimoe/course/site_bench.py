@@ -1,11 +1,12 @@
 """The benchmark on the site: `just bench`'s results, recorded into docs/performance/ and shown there.
 
 `just bench` (python -m minimoe.perf.bench) writes runs/bench/bench.json and bench.png. `record_bench`
-copies them into docs/performance/, where they are committed; when the site is built, the
-<!-- bench --> marker of docs/performance/index(.es).md becomes the run's machine, the goals' verdicts
-(a table read from `bench.goals()`), the times and the throughput as tables (one per token count),
-the plot, and, in a collapsed box, the run exactly as `just bench` prints it (its own `table()` and
-`goals()`). With nothing recorded, the page says so.
+copies them into docs/performance/, where they are committed (a run on a GPU, `--device cuda`, as
+bench-gpu.json and bench-gpu.png, beside the CPU one); when the site is built, the <!-- bench -->
+marker of docs/performance/index(.es).md (<!-- bench-gpu -->: the GPU run) becomes the run's
+machine, the goals' verdicts (a table read from `bench.goals()`), the times and the throughput as
+tables (one per token count), the plot, and, in a collapsed box, the run exactly as `just bench`
+prints it (its own `table()` and `goals()`). With nothing recorded, the page says so.
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ from .catalog import CourseError
 from .site_pages import code_block, indented
 
 BENCH_DIR = "docs/performance"
-BENCH_MARK = "<!-- bench -->"
+BENCH_MARKS = {"<!-- bench -->": "bench", "<!-- bench-gpu -->": "bench-gpu"}  # marker -> the recorded files' stem
 
 T = {
     "en": {
         "bench_none": "No benchmark has been recorded yet. Run `just bench` (it writes "
                       "`runs/bench/bench.json` and `bench.png`), then record it for the site with "
                       "`python -m minimoe.course.site record-bench`.",
-        "bench_meta": "Recorded from `just bench`: torch {torch}, {threads} threads, D = {width}, F = {hidden}, "
+        "bench_gpu_none": "No GPU run has been recorded yet. On a machine with a CUDA GPU, run `just bench "
+                          "--device cuda` (and `--dtype bfloat16` if you like), then record it with "
+                          "`python -m minimoe.course.site record-bench`: a GPU run is kept beside the CPU one.",
+        "threads": "{n} threads",
+        "bench_meta": "Recorded from `just bench`: torch {torch}, {where}, D = {width}, F = {hidden}, {dtype}, "
                       "{repeats} rounds a cell in alternating order, up to {max_repeats} where a goal's interval "
                       "crossed its limit ({passes} pass(es), rounds pooled), on a {machine} "
                       "machine (load average as it finished: {load}).",
@@ -51,7 +56,12 @@ T = {
         "bench_none": "Todavía no se ha registrado ninguna medida. Ejecuta `just bench` (escribe "
                       "`runs/bench/bench.json` y `bench.png`) y regístrala para el sitio con "
                       "`python -m minimoe.course.site record-bench`.",
-        "bench_meta": "Registrado con `just bench`: torch {torch}, {threads} hilos, D = {width}, F = {hidden}, "
+        "bench_gpu_none": "Todavía no se ha registrado ninguna medida en GPU. En una máquina con una GPU CUDA, "
+                          "ejecuta `just bench --device cuda` (y `--dtype bfloat16` si quieres) y regístrala con "
+                          "`python -m minimoe.course.site record-bench`: una medida en GPU se guarda junto a la de "
+                          "CPU.",
+        "threads": "{n} hilos",
+        "bench_meta": "Registrado con `just bench`: torch {torch}, {where}, D = {width}, F = {hidden}, {dtype}, "
                       "{repeats} rondas por celda en orden alterno, hasta {max_repeats} donde el intervalo de un "
                       "objetivo cruzaba su límite ({passes} pasada(s), rondas sumadas), "
                       "en una máquina {machine} (carga media al terminar: {load}).",
@@ -141,7 +151,7 @@ def pairs_markdown(cells: list[dict], columns: list[str]) -> list[str]:
     return out
 
 
-def bench_markdown(data: dict, lang: str, plot: bool) -> str:
+def bench_markdown(data: dict, lang: str, plot: bool, png: str = "bench.png") -> str:
     """The recorded benchmark as the page shows it: the goals' verdicts first, then the times and the
     throughput as tables, the plot, and `just bench`'s own printout in a collapsed box."""
     from ..perf.bench_report import goals, pairs_table, table
@@ -153,9 +163,12 @@ def bench_markdown(data: dict, lang: str, plot: bool) -> str:
         load = meta.get("load_average")
         judged = goals(cells)
         raw = [table(cells, columns, "time"), table(cells, columns, "memory"), pairs_table(cells, columns), judged]
+        gpu = meta.get("device", "cpu") != "cpu"
+        where = meta["device"] if gpu else t["threads"].format(n=meta.get("threads", "?"))
         out = [t["bench_meta"].format(load=" ".join(f"{x:.2f}" for x in load) if load else "?", **{
-            k: meta.get(k, "?") for k in ("torch", "threads", "width", "hidden", "repeats", "machine")},
-            passes=meta.get("passes", 1), max_repeats=meta.get("max_repeats", meta.get("repeats", "?"))), ""]
+            k: meta.get(k, "?") for k in ("torch", "width", "hidden", "repeats", "machine")},
+            where=where, dtype=meta.get("dtype", "float32"), passes=meta.get("passes", 1),
+            max_repeats=meta.get("max_repeats", meta.get("repeats", "?"))), ""]
         rows = goal_rows(judged)
         out += [t["bench_goals"], ""]
         if rows:
@@ -179,29 +192,34 @@ def bench_markdown(data: dict, lang: str, plot: bool) -> str:
     if skipped:
         out += [t["bench_skipped"], ""] + [f"- {s}" for s in skipped] + [""]
     if plot:
-        out += [f"![{t['bench_plot']}](bench.png)", ""]
+        out += [f"![{t['bench_plot']}]({png})", ""]
     box = [line for block in raw for line in ["```{ .text .no-copy }", block, "```", ""]]
     out += [f'??? note "{t["bench_raw"]}"', indented("\n".join(box)), ""]
     return "\n".join(out)
 
 
-def bench_section(root: Path, lang: str) -> str:
-    path = root / BENCH_DIR / "bench.json"
+def bench_section(root: Path, lang: str, stem: str = "bench") -> str:
+    """The recorded run `stem`.json (bench: the CPU's; bench-gpu: a GPU's) as the page shows it."""
+    path = root / BENCH_DIR / f"{stem}.json"
     if not path.is_file():
-        return f'!!! note ""\n{indented(T[lang]["bench_none"])}\n'
+        return f'!!! note ""\n{indented(T[lang]["bench_none" if stem == "bench" else "bench_gpu_none"])}\n'
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
-        raise CourseError(f"{BENCH_DIR}/bench.json is not valid JSON: record the benchmark again") from None
-    return bench_markdown(data, lang, (root / BENCH_DIR / "bench.png").is_file())
+        raise CourseError(f"{BENCH_DIR}/{stem}.json is not valid JSON: record the benchmark again") from None
+    return bench_markdown(data, lang, (root / BENCH_DIR / f"{stem}.png").is_file(), f"{stem}.png")
 
 
 def fill_bench(text: str, root: Path, lang: str) -> str:
-    return text.replace(BENCH_MARK, bench_section(root, lang)) if BENCH_MARK in text else text
+    for mark, stem in BENCH_MARKS.items():
+        if mark in text:
+            text = text.replace(mark, bench_section(root, lang, stem))
+    return text
 
 
 def record_bench(root: Path, source: str = "runs/bench", echo=print) -> list[Path]:
-    """Copy `just bench`'s bench.json and bench.png into docs/performance/ (committed; the site shows them)."""
+    """Copy `just bench`'s bench.json and bench.png into docs/performance/ (committed; the site shows them); a
+    run on a GPU becomes bench-gpu.json and bench-gpu.png there, beside the CPU's."""
     src = root / source / "bench.json"
     if not src.is_file():
         raise CourseError(f"no benchmark results in {source}/ (bench.json): run `just bench` first")
@@ -211,9 +229,10 @@ def record_bench(root: Path, source: str = "runs/bench", echo=print) -> list[Pat
         raise CourseError(f"{source}/bench.json is not valid JSON: run `just bench` again") from None
     bench_markdown(data, "en", plot=False)  # refuses results this minimoe.perf.bench did not write
     dest = root / BENCH_DIR
+    stem = "bench" if data["meta"].get("device", "cpu") == "cpu" else "bench-gpu"
     written = []
     for name in ("bench.json", "bench.png"):
-        target = dest / name
+        target = dest / name.replace("bench", stem)
         if (root / source / name).is_file():
             shutil.copy2(root / source / name, target)
             written.append(target)
