@@ -287,6 +287,7 @@ def test_a_bf16_run_records_its_dtype(tmp_path):
     assert data["cells"][0]["columns"]["grouped"]["max_abs_diff"] < 0.05  # bf16 against minimoe's own layout
 
 
+
 def test_the_triton_column_runs_the_kernel_on_the_same_inputs(monkeypatch):
     """On a GPU `--device cuda` adds a triton column; here Triton's interpreter runs it (small shapes): its
     output equals minimoe's on the same tokens, routing and weights."""

@@ -138,8 +138,8 @@ def make_columns(T: int, E: int, K: int, D: int, F: int, seed: int = 0, device: 
     and the routing's imbalance: the busiest expert's token count over the mean count T*K/E. Everything
     is drawn on the CPU from `seed` (the same numbers on every device), then moved to `device`, `dtype`.
     Hugging Face's and Triton's columns (slow imports) are built only when `names` lists them."""
-    def moved(t):
-        return t.to(device, dtype).requires_grad_(t.requires_grad)
+    def moved(t):  # a leaf on the device, as the CPU's tensor is one on the CPU
+        return t.detach().to(device, dtype).requires_grad_(t.requires_grad)
 
     torch.manual_seed(seed)
     x_TD = moved(torch.randn(T, D, requires_grad=True))
