@@ -68,7 +68,8 @@ def test_a_missing_cell_is_said_not_measured():
 
 
 def test_a_tiny_benchmark_run_writes_its_results(tmp_path, capsys):
-    rc = bench.main(["--tokens", "64", "--experts", "4,8", "--top-k", "2", "--repeats", "1", "--warmup", "0",
+    rc = bench.main(["--tokens", "64", "--experts", "4,8", "--top-k", "2", "--repeats", "1", "--max-repeats", "1",
+                     "--warmup", "0",
                      "--columns", "minimoe,dense,balanced,loop,router", "--no-memory", "--threads", "1",
                      "--out", str(tmp_path)])
     assert rc == 0
@@ -190,8 +191,8 @@ def test_the_columns_take_turns_in_alternating_order(monkeypatch):
         return {n: (lambda n=n, f=f: (seen.append(n), f())[1]) for n, f in cols.items()}, busiest
 
     monkeypatch.setattr(bench, "make_columns", recording)
-    args = bench.build_parser().parse_args(["--repeats", "3", "--warmup", "0", "--columns", "minimoe,dense",
-                                            "--no-memory"])
+    args = bench.build_parser().parse_args(["--repeats", "3", "--max-repeats", "3", "--warmup", "0",
+                                            "--columns", "minimoe,dense", "--no-memory"])
     cell = bench.bench_cell(16, 4, 1, args, {})
     assert seen[-6:] == ["minimoe", "dense", "dense", "minimoe", "minimoe", "dense"]
     assert len(cell["columns"]["minimoe"]["times_ms"]) == 3
@@ -199,7 +200,8 @@ def test_the_columns_take_turns_in_alternating_order(monkeypatch):
 
 def test_passes_pool_each_cells_rounds(tmp_path):
     """--passes 2: every cell is measured twice and keeps the rounds of both passes."""
-    rc = bench.main(["--tokens", "32", "--experts", "4", "--top-k", "1", "--repeats", "2", "--warmup", "0",
+    rc = bench.main(["--tokens", "32", "--experts", "4", "--top-k", "1", "--repeats", "2", "--max-repeats", "2",
+                     "--warmup", "0",
                      "--passes", "2", "--columns", "minimoe,dense", "--no-memory", "--threads", "1",
                      "--out", str(tmp_path)])
     data = json.loads((tmp_path / "bench.json").read_text())
@@ -271,7 +273,8 @@ def test_a_column_whose_first_call_fails_is_skipped_with_its_error(monkeypatch):
         return {**cols, "grouped": broken}, busiest
 
     monkeypatch.setattr(bench, "make_columns", failing)
-    args = bench.build_parser().parse_args(["--repeats", "2", "--warmup", "0", "--no-memory"])
+    args = bench.build_parser().parse_args(["--repeats", "2", "--max-repeats", "2", "--warmup", "0",
+                                            "--no-memory"])
     args.columns = ["minimoe", "grouped", "dense"]
     cell = bench.bench_cell(16, 4, 1, args, {})
     assert cell["columns"]["grouped"] == {"skipped": "failed: _grouped_mm: no kernel for this dtype"}
@@ -279,7 +282,8 @@ def test_a_column_whose_first_call_fails_is_skipped_with_its_error(monkeypatch):
 
 
 def test_a_bf16_run_records_its_dtype(tmp_path):
-    rc = bench.main(["--tokens", "32", "--experts", "4", "--top-k", "1", "--repeats", "1", "--warmup", "0",
+    rc = bench.main(["--tokens", "32", "--experts", "4", "--top-k", "1", "--repeats", "1", "--max-repeats", "1",
+                     "--warmup", "0",
                      "--columns", "minimoe,grouped,dense", "--no-memory", "--dtype", "bfloat16",
                      "--out", str(tmp_path)])
     data = json.loads((tmp_path / "bench.json").read_text())
