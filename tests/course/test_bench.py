@@ -249,8 +249,10 @@ def test_an_undecided_cell_gets_more_rounds_up_to_the_cap(monkeypatch):
     monkeypatch.setattr(bench, "undecided", lambda cell: ["G3 vs hf-grouped"])
     cell = bench.bench_cell(16, 4, 1, args, {})
     assert cell["rounds"] == 6 and len(cell["columns"]["minimoe"]["times_ms"]) == 6
+    assert cell["more_rounds_for"] == ["G3 vs hf-grouped"]
     monkeypatch.setattr(bench, "undecided", lambda cell: [])
-    assert bench.bench_cell(16, 4, 1, args, {})["rounds"] == 2
+    cell = bench.bench_cell(16, 4, 1, args, {})
+    assert cell["rounds"] == 2 and cell["more_rounds_for"] == []
 
 
 def test_a_gpu_run_without_a_gpu_is_refused_with_the_fix(capsys):

@@ -269,7 +269,7 @@ def bench_cell(T: int, E: int, K: int, args, estimate: dict) -> dict:
                 del calls[name]
     times = {name: [] for name in calls}
     order = list(calls)
-    rounds, cell = 0, {}
+    rounds, cell, unsettled = 0, {}, []
     while True:
         for r in range(rounds, rounds + args.repeats):  # a round: every column once, in the last one's reverse order
             for name in (order if r % 2 == 0 else order[::-1]):
@@ -278,7 +278,9 @@ def bench_cell(T: int, E: int, K: int, args, estimate: dict) -> dict:
         for name in calls:
             out[name].update(ms=1e3 * statistics.median(times[name]), times_ms=[round(1e3 * t, 4) for t in times[name]])
         cell = {"tokens": T, "experts": E, "top_k": K, "columns": out}
-        if rounds + args.repeats > args.max_repeats or not undecided(cell):
+        why = undecided(cell)
+        unsettled = unsettled or why  # what the first rounds left undecided
+        if rounds + args.repeats > args.max_repeats or not why:
             break  # (a goal whose interval crosses its limit here gets --repeats more rounds, up to --max-repeats)
     busy1, mine1 = _cpu_seconds()
     others = ((busy1 - busy0) - (mine1 - mine0)) / (time.perf_counter() - wall0)
@@ -287,7 +289,8 @@ def bench_cell(T: int, E: int, K: int, args, estimate: dict) -> dict:
                          peak_mb=peak_memory_mb(calls[name], dev) if args.memory else None)
     for name in calls:
         out[name]["ratio"] = pair_ratio(out[name], out["dense"])[0] if "dense" in calls else None
-    return {**cell, "others_cores": others, "busiest_over_mean": busiest, "rounds": rounds}
+    return {**cell, "others_cores": others, "busiest_over_mean": busiest, "rounds": rounds,
+            "more_rounds_for": unsettled if rounds > args.repeats else []}
 
 
 def _pool(a: dict, b: dict) -> dict:
@@ -393,8 +396,8 @@ def main(argv: list[str] | None = None) -> int:
                     cell = bench_cell(T, E, K, args, estimate)
                     print(table([cell], args.columns, "time").splitlines()[-1], flush=True)
                     if cell["rounds"] > args.repeats:
-                        print(f"{'':11}({cell['rounds']} rounds: after {args.repeats} a goal's interval crossed "
-                              "its limit)")
+                        print(f"{'':11}({cell['rounds']} rounds: after {args.repeats}, the interval of "
+                              f"{', '.join(cell['more_rounds_for'])} crossed the goal's limit)")
                     cells[(T, E, K)] = _pool(cells[(T, E, K)], cell) if (T, E, K) in cells else cell
     cells = list(cells.values())
     print("\ntime per call (ratio to dense):")
