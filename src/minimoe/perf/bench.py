@@ -125,11 +125,20 @@ def _hf_experts(experts: Experts, backend: str):
         return "transformers not installed: pip install -e '.[bench]'"
     E, D, F = experts.w_gate_EDF.shape
     cfg = MixtralConfig(hidden_size=D, intermediate_size=F, num_local_experts=E, experts_implementation=backend)
-    hf = MixtralExperts(cfg).to(experts.w_gate_EDF.dtype)
+    hf = MixtralExperts(cfg)
     with torch.no_grad():  # Mixtral stores (out, in): gate and up stacked along out
         hf.gate_up_proj.copy_(torch.cat([experts.w_gate_EDF, experts.w_up_EDF], dim=2).transpose(1, 2))
         hf.down_proj.copy_(experts.w_down_EFD.transpose(1, 2))
-    return hf.to(experts.w_gate_EDF.device, experts.w_gate_EDF.dtype)
+    return hf.to(experts.w_gate_EDF.device, experts.w_gate_EDF.dtype)  # (copy_ above casts to the params' fp32)
+
+
+def draw_inputs(T: int, E: int, K: int, D: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, Router]:
+    """The tokens x_TD (a leaf that wants its gradient), the gradient g_TD arriving from above, and the
+    router, drawn on the CPU from `seed`: every column of a cell, on any device, gets these."""
+    torch.manual_seed(seed)
+    x_TD = torch.randn(T, D, requires_grad=True)
+    g_TD = torch.randn(T, D)
+    return x_TD, g_TD, Router(D, E, K, init_std=0.01)  # near-uniform routing, as at the start of training
 
 
 def make_columns(T: int, E: int, K: int, D: int, F: int, seed: int = 0, device: str = "cpu",
@@ -141,10 +150,8 @@ def make_columns(T: int, E: int, K: int, D: int, F: int, seed: int = 0, device: 
     def moved(t):  # a leaf on the device, as the CPU's tensor is one on the CPU
         return t.detach().to(device, dtype).requires_grad_(t.requires_grad)
 
-    torch.manual_seed(seed)
-    x_TD = moved(torch.randn(T, D, requires_grad=True))
-    g_TD = moved(torch.randn(T, D))  # the gradient arriving from above
-    router = Router(D, E, K, init_std=0.01).to(device)  # near-uniform routing, as at the start of training
+    x_TD, g_TD, router = draw_inputs(T, E, K, D, seed)
+    x_TD, g_TD, router = moved(x_TD), moved(g_TD), router.to(device)
     r = router(x_TD.detach())
     ids_TK, w_TK = r.ids_TK, r.weights_TK.detach().requires_grad_(True)
     experts = Experts(E, D, F).to(device, dtype)
@@ -222,14 +229,12 @@ def peak_memory_mb(call, device: str = "cpu") -> float:
 
 
 def _timed(call, device: str = "cpu") -> float:
-    if device == "cuda":  # a GPU call returns before its kernels finish: time from idle to idle
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        call()
-        torch.cuda.synchronize()
-        return time.perf_counter() - t
+    """Seconds of one call; on a GPU, from idle to idle (a call returns before its kernels finish)."""
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync()
     t = time.perf_counter()
     call()
+    sync()
     return time.perf_counter() - t
 
 
