@@ -340,6 +340,36 @@ def test_case_13_a_partial_fix_keeps_the_ladder_and_the_state(in_repo, catalog, 
     assert "closed a blind break of phase 36" in capsys.readouterr().out and switch.read_state(in_repo) == []
 
 
+@pytest.mark.slow
+def test_case_14_the_grade_does_not_tell_a_blind_break_before_it_is_fixed(in_repo, catalog, capsys):
+    """The grade of a blind exercise names neither the break nor its line, and cannot be asked whether a
+    record's bug-id is right, until the break is fixed; then a record with the right id passes."""
+    learners.new_learner(in_repo, "ivy")
+    assert course_main(["break", "blind", "36", "--seed", "4"]) == 0
+    (on,) = [b for b in catalog.values() if switch.status(b, in_repo) == "on"]
+    wrong = next(b.id for b in catalog.values() if b.phase == 36 and b.id != on.id)
+    for bid in ("", wrong, on.id):  # no id, a wrong guess, the right one: the same answer while unfixed
+        fill_notes(in_repo, "ivy", bid)
+        capsys.readouterr()
+        assert course_main(["grade", "ivy"]) == 1
+        out = capsys.readouterr().out
+        assert on.id not in out.replace(f"record {on.id}", "") and on.t("title") not in out, bid
+        assert "not shown until fixed" in out and "still there" not in out and "never given" not in out
+        assert "judged once the break of blind-1 is fixed" in out
+        seen = [line for line in out.splitlines() if line.startswith("blind-1")]
+        assert seen == [seen[0]] and "FAIL" in seen[0]
+    path = in_repo / on.target
+    path.write_text(path.read_text().replace(on.new, on.old))  # the fix
+    fill_notes(in_repo, "ivy", wrong)
+    assert course_main(["grade", "ivy"]) == 1
+    out = capsys.readouterr().out
+    assert "no record for the break you fixed (blind-1)" in out and on.id not in out
+    assert f"{wrong} was never given" in out  # once fixed, a wrong record is called out
+    fill_notes(in_repo, "ivy", on.id)
+    assert course_main(["grade", "ivy"]) == 0
+    assert "reverted" in capsys.readouterr().out
+
+
 # ---------------------------------------------------------------- bad input (one line, exit 2, nothing lost)
 
 @pytest.mark.parametrize("content", ["[]", '{"given": 5}', '{"given": {"36-01": 3}}', "{not json", "\xff"])

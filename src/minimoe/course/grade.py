@@ -12,6 +12,11 @@ One verdict per exercise, from four checks:
 An exercise passes when it is reversed, its detectors are green and its notes are complete.
 Only exercises that were given are graded: a record for anything else is a FAIL that says so.
 
+A blind exercise's answer is which break it was: the bug-id of its record. Until it is fixed (the
+line changed and the detectors green) its grade says neither which line nor whether a record's id
+is right, so that the grade cannot be asked in place of the hunt: the reversal is not shown, the
+notes wait, and a record for a break not given in that phase is not called out.
+
 This module grades a *self-study* checkout (`just grade NAME`): the learner's own checkout, with
 the answers and the tests in their hands, so the report is honest feedback, not a judge, and
 says so. A class is graded by `just autograde` (autograde.py), which uses the same verdicts but
@@ -152,28 +157,57 @@ def grade(root: Path, catalog: dict[str, Break], name: str, run_tests: bool = Tr
                             changed_tests(root))
     detectors = sorted({d for b in breaks for d in b.detectors})
     outcomes = run_detectors(root, detectors, seeds) if run_tests and detectors else []
+    unfixed_blind: set[int] = set()  # phases with a blind exercise not yet fixed
     for token, entry, b in given:
         if b is None:
             result.verdicts.append(Verdict(token, "(no longer in the catalog)", "-", "not run", [], False, [], 0,
                                            reasons=["its break is not in the catalog"]))
             continue
         where = f"learners/{name}/phase-{b.phase}/notes/breaks.md"
-        problems = notes_verdict(records.get(b.phase), errors.get(b.phase), b.id, where)
         how = "switched off by the engine" if entry.get("switched_off") else \
             reversal(b, (root / b.target).read_text(encoding="utf-8", errors="replace"))
         det, fails = detector_verdict(b, outcomes, run_tests)
+        if entry.get("blind"):
+            fixed = how in ("reverted", "fixed otherwise") and det == "green"
+            problems = blind_notes_verdict(records.get(b.phase), errors.get(b.phase), b, token, where, fixed)
+            if not fixed:
+                unfixed_blind.add(b.phase)
+        else:
+            problems = notes_verdict(records.get(b.phase), errors.get(b.phase), b.id, where)
         v = conclude(Verdict(token, b.t("title"), how, det, fails, not problems, problems,
                              len(prog["hints"].get(token, []))))
         if entry.get("blind") and not v.passed:
             v.title = "(blind)"
+            if not fixed and how != "switched off by the engine":  # which line it is, is the hunt's to find
+                v.reversal = "not shown until fixed"
+                v.reasons = [r for r in v.reasons if r != "the injected line is still there"]
+                if det == "green":
+                    v.reasons.insert(0, "the break is not fixed yet")
         result.verdicts.append(v)
     found = {b.id for b in breaks} | set(prog["given"])
-    for recs in records.values():
+    for phase, recs in records.items():
         for bid in bug_ids(recs):
-            if bid not in found:
+            if bid not in found and phase not in unfixed_blind:  # (there: an answer to the blind exercise)
                 result.verdicts.append(never_given(bid, name))
                 found.add(bid)
     return result
+
+
+def blind_notes_verdict(records: list[dict] | None, error: str | None, b: Break, token: str, where: str,
+                        fixed: bool) -> list[str]:
+    """The notes of a blind exercise, whose record's bug-id is the learner's answer: which break it was. They
+    are judged only once the break is fixed, and never name the break, so that the grade cannot be asked
+    which id is right."""
+    if error:
+        return [error]
+    if not fixed:
+        return [f"{where}: judged once the break of {token} is fixed and its detectors are green (the record's "
+                f"bug-id, the break's id from `just breaks --phase {b.phase}`, is part of your answer)"]
+    rec = record_for(records or [], b.id)
+    if rec is None:
+        return [f"{where}: no record for the break you fixed ({token}): add one whose bug-id is that break's id "
+                f"from `just breaks --phase {b.phase}`"]
+    return check_record(rec, f"{where}, record {b.id}")
 
 
 def table(g: SelfStudyGrade) -> str:
