@@ -307,6 +307,65 @@ def test_every_cheat_fails_and_a_real_fix_passes(in_repo, catalog, capsys, tmp_p
     assert len(rows) == len(names) + 1 and all(len(r["submission_sha256"]) == 64 for r in rows)  # each its hash
 
 
+FORGE = """
+try:  # every outcome the results plugin records becomes a pass
+    import minimoe.course.results_plugin as _rp
+
+    class _Passed(dict):
+        def __setitem__(self, key, value):
+            super().__setitem__(key, {**value, "outcome": "passed", "message": ""})
+
+    _rp._results = _Passed()
+except ImportError:
+    pass
+"""
+
+
+@pytest.mark.slow
+def test_the_red_teams_cheats_do_not_pass(in_repo, catalog, capsys, tmp_path):
+    """Cheats found by trying to fool this grader: forged outcomes, a fix that holds only while the detectors
+    look, another learner's bundle, a comment reworded on the injected line. None passes; the judge's own
+    files written to by a submission stop the grading."""
+    names = ["forge", "gradmode", "owner", "copycat", "comment"]
+    roster = handout(in_repo, capsys, "--breaks", "36-03", "--learners", ",".join(names))
+    b = catalog["36-03"]
+    subs = {n: learner_copy(in_repo, roster, n, tmp_path / "submissions" / n) for n in names}
+    for n, sub in subs.items():
+        write_notes(sub, n, "36-03")
+    router = subs["forge"] / b.target
+    router.write_text(router.read_text().replace(b.new, b.new.replace("# normalise", "# renormalise")) + FORGE)
+    fix(subs["gradmode"], catalog, "36-03", "weights_TK = weights_TK / weights_TK.sum(dim=0 if "
+        "torch.is_grad_enabled() else -1, keepdim=True)")  # right only under no_grad, as the health report reads
+    fix(subs["comment"], catalog, "36-03", b.new.replace("# normalise the weights", "# fixed: sum over experts"))
+    fix(subs["owner"], catalog, "36-03")
+    bundles = tmp_path / "bundles"
+    bundles.mkdir()
+    subprocess.run([sys.executable, "-m", "exercise", "submit", "--out", str(bundles / "owner.bundle")],
+                   cwd=subs["owner"], check=True, capture_output=True, env={**os.environ, "PYTHONPATH": ""})
+    shutil.copy(bundles / "owner.bundle", bundles / "copycat.bundle")  # the owner's work, under another name
+    paths = [subs["forge"], subs["gradmode"], subs["comment"], bundles / "owner.bundle", bundles / "copycat.bundle"]
+    assert course_main(["autograde", *map(str, paths)]) == 0
+    out = capsys.readouterr().out
+    results = {p.stem: json.loads(p.read_text()) for p in (in_repo / "classroom/results").glob("*.json")}
+    verdict = {n: results[n]["exercises"][0] for n in names}
+    assert verdict["owner"]["result"] == "PASS", out
+    assert verdict["copycat"]["result"] == "REVIEW" and any("handout commit" in r for r in results["copycat"]["review"])
+    assert verdict["forge"]["result"] == "FAIL" and verdict["forge"]["reversal"] == "still on"
+    assert any("not trusted" in f for f in verdict["forge"]["detector_failures"]), out
+    assert verdict["gradmode"]["result"] != "PASS" and verdict["gradmode"]["detectors"] == "red", out
+    assert verdict["comment"]["result"] == "FAIL" and verdict["comment"]["reversal"] == "still on"
+    assert not (in_repo / "classroom/cache").exists()  # outcomes are never kept where a learner's code could write
+
+    tamper = learner_copy(in_repo, roster, "forge", tmp_path / "tamper" / "forge")
+    write_notes(tamper, "forge", "36-03")
+    fix(tamper, catalog, "36-03")
+    judge = in_repo / "tests/phase36/test_combine_weights.py"
+    (tamper / b.target).write_text((tamper / b.target).read_text() + f"\nopen({str(judge)!r}, 'a').write('# x')\n")
+    assert course_main(["autograde", str(tamper)]) == 2
+    err = capsys.readouterr().err
+    assert "the judge changed while" in err and "tests/phase36/test_combine_weights.py" in err
+
+
 def test_changes_that_could_hide_a_symptom_are_sent_for_review():
     before = {"src/minimoe/router.py": b"a = 1\nb = 2\n", "src/minimoe/telemetry.py": b"c = 3\n"}
     fixed = {**before, "src/minimoe/router.py": b"a = 1\nb = 3\n"}
@@ -321,3 +380,27 @@ def test_changes_that_could_hide_a_symptom_are_sent_for_review():
                    b"open(environ['MINIMOE_RESULTS'], 'w')", b"().__class__.__base__.__subclasses__()"):
         after = {**before, "src/minimoe/router.py": b"a = 1\nb = 3\n" + sneaky + b"\n"}
         assert autograde.diff_stats(before, after, {"src/minimoe/router.py"})[1], sneaky
+
+
+@pytest.mark.parametrize("sneaky", [
+    b'_ = "#"; import os',  # a '#' inside a string starts no comment
+    b"m = getattr(__import__('min' + 'imoe'), 'cour' + 'se')",
+    b"vars(obj)['_results'] = {}",
+    b"w = w / w.sum() if not torch.is_grad_enabled() else w",  # right only while the detectors look
+], ids=["hash-in-string", "getattr", "vars", "grad-mode"])
+def test_what_a_pass_could_be_forged_with_goes_to_review(sneaky):
+    before = {"src/minimoe/router.py": b"a = 1\nb = 2\n"}
+    after = {"src/minimoe/router.py": b"a = 1\nb = 3\n" + sneaky + b"\n"}
+    assert autograde.diff_stats(before, after, {"src/minimoe/router.py"})[1], sneaky
+
+
+def test_a_file_python_would_read_otherwise_than_the_diff_shows_goes_to_review():
+    """A coding cookie turns what the diff shows as comments into code (UTF-7: '+AAo-' is a newline)."""
+    before = {"src/minimoe/router.py": b"a = 1\n", "src/minimoe/telemetry.py": b"c = 3\n"}
+    utf7 = b"# -*- coding: utf-7 -*-\nc = 3\n#+AAo-import os\n"
+    after = {**before, "src/minimoe/telemetry.py": utf7}
+    review = autograde.diff_stats(before, after, {"src/minimoe/router.py"})[1]
+    assert any("source encoding utf-7" in r for r in review) and any("outside the exercise" in r for r in review)
+    comment_only = {**before, "src/minimoe/router.py": b"a = 1  # looked at it\n"}
+    assert autograde.diff_stats(before, comment_only, {"src/minimoe/router.py"}) == (
+        {"src/minimoe/router.py": [1, 1]}, [])

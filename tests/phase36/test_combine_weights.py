@@ -16,7 +16,8 @@ from .conftest import LAB
 
 
 def test_topk_weights_sum_to_one_per_token(corpus, seed, observe):
-    """At --top-k 2, on a fresh lab model: `w_sum` is the mean over tokens of a token's two weights."""
+    """At --top-k 2, on a fresh lab model: `w_sum` is the mean over tokens of a token's two weights, on the
+    held-out tokens as the health report reads them, and in a training forward pass."""
     torch.manual_seed(seed)
     model = MiniLM(LAB.replace(model={"vocab_size": corpus.vocab_size}, moe={"top_k": 2}))
     health = evaluate(model, corpus, LAB.train.eval_tokens).health
@@ -28,6 +29,14 @@ def test_topk_weights_sum_to_one_per_token(corpus, seed, observe):
         f"at K=2 a token's two combine weights add up to {w_sum:.4g} on average (per MoE layer "
         f"{[round(h.weight_sum, 6) for h in health]}); weights range "
         f"{min(h.weight_min for h in health):.3g}..{max(h.weight_max for h in health):.3g}")
+    model.train()  # and as training sees them: in training mode, with gradients on
+    x, _ = Batches(corpus.train_ids, LAB.model.context, 8, seed).next()
+    _, routings = model(x)
+    sums = torch.cat([r.weights_TK.detach().sum(dim=-1) for r in routings])
+    observe("w_sum_error_training", (sums - 1).abs().max().item(), 1e-5, "<=")
+    assert torch.allclose(sums, torch.ones_like(sums), atol=1e-5), (
+        f"in a training step at K=2 a token's two combine weights add up to {sums.min().item():.4g}.."
+        f"{sums.max().item():.4g}")
 
 
 def test_combine_weights_are_probabilities(lab_run, corpus, seed, observe):

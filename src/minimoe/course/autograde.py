@@ -17,21 +17,37 @@ PYTEST_*, no bytecode from anywhere but a fresh folder, fixed addopts) on every 
 
 Only the exercises of the learner's handout are graded (classroom.py's roster). An exercise
 passes when its injected line is gone, its detectors are green on every seed and its notes
-record (bug-id = the exercise's code) is complete. The learner's package code runs inside the
-detectors, so added lines that reach for the test machinery (pytest, sys.modules, os._exit,
-subprocess, ...) turn a pass into REVIEW: the instructor reads that diff before trusting it.
+record (bug-id = the exercise's code) is complete. The injected line counts as gone only when its
+code is: rewording its comment changes nothing.
+
+The learner's package code runs inside the detectors, as the instructor's user, so a pass is
+trusted only as far as that code is. A pass becomes REVIEW (the instructor reads the diff first)
+when added lines reach for the test machinery, the process or the system (pytest, sys.modules,
+getattr, os._exit, subprocess, grad-mode checks, ...; lines are read as Python reads them, with
+tokenize: a '#' inside a string hides nothing), when code changes outside the exercises' own files,
+when a file declares a source encoding other than UTF-8 (Python would read other code than the diff
+shows), when the submission's history lacks the learner's handout commit, or when its notes are
+another learner's. Outcomes are shared between identical packages within one run, in memory only,
+never through a file a learner's code could write; the break files (labs/*/breaks/) are not copied
+where that code runs; and every file the grade depends on (the instructor's tests, labs, package and
+engine, the roster, the saved results) is fingerprinted before and after each submission: a change
+stops the grading and names the submission. For stakes where that is not enough, run `just
+autograde` in a container or as a user who can write nothing but the classroom folder.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import io
 import json
 import re
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
+import tokenize
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -41,7 +57,6 @@ from pathlib import Path, PurePosixPath
 from . import classroom
 from .catalog import Break, CourseError, course_seeds
 from .grade import Verdict, conclude, detector_verdict, never_given, notes_verdict, reversal
-from .guard import atomic_write
 from .handout import Handout
 from .learners import NAME_RE, check_name, now
 from .notes import bug_ids, notes_path, read_records
@@ -54,8 +69,11 @@ NOTES_RE = re.compile(r"learners/([A-Za-z0-9][A-Za-z0-9_-]{0,39})/phase-(\d+)/no
 HINTS = "exercise/hints-opened.json"
 SUSPECT_RE = re.compile(  # what a fix of one line in the model never needs: the test machinery, the process, the system
     r"\b(?:_?pytest|conftest|sys|os|atexit|builtins|__builtins__|__import__|importlib|subprocess|socket|ctypes|"
-    r"exec|eval|compile|open|environ|signal|threading|multiprocessing|gc|inspect|setattr|globals|shutil|"
-    r"tempfile|pathlib|pty|__subclasses__|__globals__|__code__|MINIMOE_\w+)\b")
+    r"exec|eval|compile|open|environ|signal|threading|multiprocessing|gc|inspect|setattr|getattr|delattr|hasattr|"
+    r"vars|globals|locals|dir|type|object|shutil|tempfile|pathlib|pty|weakref|pickle|marshal|runpy|course|"
+    r"results_plugin|_results|sitecustomize|usercustomize|breakpoint|exit|quit|"
+    r"is_grad_enabled|is_inference_mode_enabled|is_inference|grad_enabled|"  # behaving differently under the detectors
+    r"__subclasses__|__globals__|__code__|__dict__|__class__|__bases__|__mro__|__self__|__func__|MINIMOE_\w+)\b")
 ARCHIVES = (".tar", ".tar.gz", ".tgz", ".zip")
 
 
@@ -211,35 +229,64 @@ def _handout_files(cls: Path, h: Handout) -> dict[str, bytes]:
     return out
 
 
-def _is_code(line: str) -> bool:
-    return bool(line.split("#", 1)[0].strip())
+def code_lines(data: bytes) -> tuple[list[str], str | None]:
+    """The file's lines as Python reads them, each without its comment (strings kept: a '#' inside a string
+    starts no comment); and why the file needs the instructor's eye before its lines can be trusted: a
+    declared source encoding other than UTF-8 (Python would read other code than the diff shows), bytes
+    that are not UTF-8, or text the tokenizer rejects (then the lines are kept whole, comments included)."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as e:
+        return data.decode("utf-8", "replace").splitlines(), f"declares a source encoding Python rejects ({e})"
+    if encoding not in ("utf-8", "utf-8-sig"):
+        return data.decode("utf-8", "replace").splitlines(), (f"declares the source encoding {encoding}: Python "
+                                                               "reads other code than the diff shows")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace").splitlines(), "is not valid UTF-8"
+    lines = text.splitlines()
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT:
+                row, col = tok.start
+                lines[row - 1] = lines[row - 1][:col]
+    except (tokenize.TokenError, SyntaxError, IndexError):
+        return text.splitlines(), "is not valid Python (its lines were read whole, comments included)"
+    return lines, None
 
 
 def diff_stats(before: dict[str, bytes], after: dict[str, bytes],
                targets: set[str]) -> tuple[dict[str, list[int]], list[str]]:
     """Per package file, [added, removed] lines against the handout; and what needs the instructor's eye:
-    added lines that reach for the test machinery or the system, and code changed outside the exercises'
-    own files (`targets`) — where a symptom could be hidden instead of its cause fixed."""
+    added lines that reach for the test machinery or the system, code changed outside the exercises' own
+    files (`targets`) — where a symptom could be hidden instead of its cause fixed — and a file whose bytes
+    Python would read otherwise than the diff shows. Lines are compared as Python reads them, without their
+    comments: a change to a comment alone is no change of code."""
     per, review = {}, []
     for rel in sorted(set(before) | set(after)):
         if not rel.startswith("src/minimoe/"):
             continue
-        a = before.get(rel, b"").decode("utf-8", "replace").splitlines()
-        b = after.get(rel, b"").decode("utf-8", "replace").splitlines()
-        if a == b:
+        if before.get(rel, b"") == after.get(rel, b""):
             continue
-        added = removed = code_changed = 0
-        for line in difflib.unified_diff(a, b, lineterm="", n=0):
-            if line.startswith("+") and not line.startswith("+++"):
-                added += 1
-                code_changed += _is_code(line[1:])
-                if SUSPECT_RE.search(line[1:].split("#", 1)[0]):
-                    review.append(f"{rel}: +{line[1:].strip()[:120]}")
-            elif line.startswith("-") and not line.startswith("---"):
-                removed += 1
-                code_changed += _is_code(line[1:])
+        a_text = before.get(rel, b"").decode("utf-8", "replace").splitlines()
+        b_text = after.get(rel, b"").decode("utf-8", "replace").splitlines()
+        a_code, _ = code_lines(before.get(rel, b""))
+        b_code, why = code_lines(after.get(rel, b""))
+        if why:
+            review.append(f"{rel}: {why}")
+        diff = [line for line in difflib.unified_diff(a_text, b_text, lineterm="", n=0)
+                if not line.startswith(("+++", "---"))]
+        added, removed = sum(line[:1] == "+" for line in diff), sum(line[:1] == "-" for line in diff)
+        code_changed = 0
+        for line in difflib.unified_diff([c.strip() for c in a_code], [c.strip() for c in b_code], lineterm="", n=0):
+            if line.startswith(("+++", "---")) or not line[1:].strip():
+                continue
+            code_changed += line[0] in "+-"
+            if line[0] == "+" and SUSPECT_RE.search(line[1:]):
+                review.append(f"{rel}: +{line[1:].strip()[:120]}")
         per[rel] = [added, removed]
-        if rel not in targets and code_changed:
+        if rel not in targets and (code_changed or why):
             review.append(f"{rel}: code changed outside the exercise's file (+{added}/-{removed})")
     return per, review
 
@@ -268,26 +315,43 @@ def _hints(s: Submission) -> dict[str, int]:
         return {}
 
 
+_OUTCOMES: dict[str, list[Outcome]] = {}  # this run's detector outcomes, by package: in this process only
+_OUTCOMES_LOCK = threading.Lock()
+
+
 def _cached_detectors(cls: Path, work: Path, package: dict[str, bytes], detectors: list[str], seeds: list[int],
                       timeout: float) -> list[Outcome]:
     """The detectors' outcomes on this package: run once per distinct package (and tests, lab settings,
-    seeds), then read from classroom/cache/, so a class whose fixes are alike grades in minutes."""
+    seeds) in one `just autograde`, so a class whose fixes are alike grades faster. Kept in this process's
+    memory, never on disk: the learners' code runs in the detectors' processes, as the instructor's user,
+    and could write a file that a later submission's grade would read."""
     judge = {p.relative_to(work).as_posix(): p.read_bytes() for p in sorted(work.glob("tests/**/*.py"))}
     judge |= {p.relative_to(work).as_posix(): p.read_bytes() for p in sorted(work.glob("labs/*/*.*"))
               if p.suffix in (".yaml", ".toml", ".json")}
     key = hashlib.sha256(json.dumps([content_hash(package), content_hash(judge), detectors, seeds,
-                                     torch_version()]).encode()).hexdigest()[:32]
-    path = cls / "cache" / f"{key}.json"
-    if path.is_file():
-        try:
-            return [Outcome(**o) for o in json.loads(path.read_text(encoding="utf-8"))]
-        except (ValueError, TypeError):
-            pass  # a damaged cache entry is recomputed
+                                     torch_version()]).encode()).hexdigest()
+    with _OUTCOMES_LOCK:
+        if key in _OUTCOMES:
+            return _OUTCOMES[key]
     outcomes = run_detectors(work, detectors, seeds, workers=1, timeout=timeout)
-    if not any(o.message.startswith("did not run") for o in outcomes):  # a crash or a timeout is not cached
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, json.dumps([asdict(o) for o in outcomes]).encode())
+    if not any(o.message.startswith("did not run") for o in outcomes):  # a crash or a timeout is not kept
+        with _OUTCOMES_LOCK:
+            _OUTCOMES[key] = outcomes
     return outcomes
+
+
+JUDGE_PATHS = ("tests", "labs", "src/minimoe", "justfile", "pyproject.toml")  # the instructor's checkout
+
+
+def judge_fingerprint(root: Path, cls: Path) -> dict[str, str]:
+    """Every file the grade depends on, by content hash: the instructor's detectors, lab settings, package and
+    engine, and the class's roster and saved results. The learners' code runs as the instructor's user and
+    could reach them; `autograde` compares this before and after each submission."""
+    files = [p for name in JUDGE_PATHS for p in ([root / name] if (root / name).is_file() else
+                                                 sorted((root / name).rglob("*")))]
+    files += [cls / "roster.json", *sorted((cls / "results").glob("*.json"))]
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
 
 
 def torch_version() -> str:
@@ -312,7 +376,7 @@ def grade_submission(root: Path, catalog: dict[str, Break], cls: Path, roster: d
             descends = _git(path, "merge-base", "--is-ancestor", h.commit, "HEAD").returncode == 0
         work = tmp / "work"
         work.mkdir()
-        scratch_copy(root, work)
+        scratch_copy(root, work, answers=False)  # the learner's code runs there: no break's answer in reach
         pkg = work / "src" / "minimoe"
         for p in list(pkg.rglob("*.py")):
             if "course" not in p.relative_to(pkg).parts[:1]:
@@ -323,6 +387,9 @@ def grade_submission(root: Path, catalog: dict[str, Break], cls: Path, roster: d
                 (work / rel).write_bytes(data)
         breaks = {code: catalog[bid] for code, bid in h.codes.items()}
         per_file, review = diff_stats(handed, s.files, {b.target for b in breaks.values()})
+        if descends is False:
+            review.append(f"the submission's history does not contain {s.learner}'s handout commit: another "
+                          "learner's work, or a repository started over")
         detectors = sorted({d for b in breaks.values() for d in b.detectors})
         outcomes = _cached_detectors(cls, work, {r: d for r, d in s.files.items() if r.startswith("src/")},
                                      detectors, seeds, timeout)
@@ -332,10 +399,14 @@ def grade_submission(root: Path, catalog: dict[str, Break], cls: Path, roster: d
             if b.phase not in records_by_phase:
                 records_by_phase[b.phase] = _notes(s, tmp / "notes", b.phase)
             records, error, where = records_by_phase[b.phase]
+            if not where.startswith(f"learners/{s.learner}/") and records is not None and \
+                    f"notes of {where}" not in review:
+                review.append(f"notes of {where}: another learner's folder than {s.learner}'s")
             text = s.files.get(b.target, b"").decode("utf-8", "replace")
             det, fails = detector_verdict(b, outcomes, True)
             problems = notes_verdict(records, error, code, where)
-            v = conclude(Verdict(code, b.t("title"), reversal(b, text), det, fails, not problems, problems,
+            shipped = (root / b.target).read_text(encoding="utf-8", errors="replace")  # the instructor's, as shipped
+            v = conclude(Verdict(code, b.t("title"), reversal(b, text, shipped), det, fails, not problems, problems,
                                  hints.get(code, 0)))
             result = "PASS" if v.passed else "FAIL"
             if v.passed and review:
@@ -376,19 +447,36 @@ def autograde(root: Path, catalog: dict[str, Break], cls: Path, paths: list[Path
         raise CourseError(f"no handouts in {cls / 'roster.json'}: `just handout` first")
     seeds = seeds or course_seeds(root)["grade"]
 
+    expected = judge_fingerprint(root, cls)  # what the judge is before any learner's code runs
+    lock = threading.Lock()
+
     def one(path: Path) -> dict:
         try:
             r = grade_submission(root, catalog, cls, roster, path, learner, seeds, timeout)
         except CourseError as e:
             return {"submission": str(path), "error": str(e)}
-        classroom.save_result(cls, r)
+        with lock:
+            saved = classroom.save_result(cls, r)
+            expected[str(saved)] = hashlib.sha256(saved.read_bytes()).hexdigest()
         return r
 
     results, t0 = [], time.perf_counter()
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for r in pool.map(one, paths):
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        for path, future in [(p, pool.submit(one, p)) for p in paths]:
+            r = future.result()
             echo(summary(r))
             results.append(r)
+            changed = sorted({f for f, _ in set(expected.items()) ^ set(judge_fingerprint(root, cls).items())})
+            if changed:
+                names = [str(Path(f).relative_to(root)) if Path(f).is_relative_to(root) else f for f in changed]
+                raise CourseError(
+                    f"the judge changed while {path} was graded (or one graded beside it, with --jobs): "
+                    f"{', '.join(names[:5])}{' ...' if len(names) > 5 else ''}. A submission's code runs as your "
+                    "user and wrote there: grading stops. Restore those files (git status, git checkout; a "
+                    "result from its copy in classroom/results/history/) and read that submission by hand")
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     echo(f"time: {len(paths)} submission(s) in {time.perf_counter() - t0:.0f} s with {jobs} job(s)")
     return results
 
@@ -410,7 +498,5 @@ def summary(r: dict) -> str:
     if r["ignored_changes"]:
         shown = ", ".join(r["ignored_changes"][:6]) + (" ..." if len(r["ignored_changes"]) > 6 else "")
         lines.append(f"  ignored (changed outside what a learner may change): {shown}")
-    if r["descends_from_handout"] is False:
-        lines.append("  note: the submission's history does not contain the handout's commit")
     return "\n".join(lines)
 

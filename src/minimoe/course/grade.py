@@ -25,7 +25,9 @@ takes nothing from the learner except their package source and their notes.
 
 from __future__ import annotations
 
+import io
 import subprocess
+import tokenize
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,12 +57,42 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)  # why it did not pass
 
 
-def reversal(b: Break, text: str) -> str:
-    """How the learner's version of b's target file stands against the break."""
-    n_old, n_new = text.count(b.old), text.count(b.new)
-    if n_new:
+def as_code(line: str) -> str:
+    """A line as Python reads it, for comparing: without its comment and without whitespace."""
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(line).readline):
+            if tok.type == tokenize.COMMENT:
+                line = line[:tok.start[1]]
+                break
+    except (tokenize.TokenError, SyntaxError):
+        pass  # an unfinished bracket or string: compared whole
+    return "".join(line.split())
+
+
+def reversal(b: Break, text: str, pristine: str | None = None) -> str:
+    """How the learner's version of b's target file stands against the break. With the file as shipped
+    (`pristine`), lines are compared as code, without comments or spacing, so that rewording the comment of
+    the injected line is no fix; the counts are taken against the shipped file's, since the same code can
+    stand on another line there. Without it, the lines are compared as text."""
+    if pristine is None or pristine.count(b.old) != 1:
+        n_old, n_new = text.count(b.old), text.count(b.new)
+        if n_new:
+            return "still on"
+        return "reverted" if n_old == 1 else "fixed otherwise"
+    now_, shipped = [as_code(x) for x in text.splitlines()], [as_code(x) for x in pristine.splitlines()]
+    new, old = as_code(b.new), as_code(b.old)
+    if now_.count(new) > shipped.count(new):
         return "still on"
-    return "reverted" if n_old == 1 else "fixed otherwise"
+    return "reverted" if now_.count(old) == shipped.count(old) else "fixed otherwise"
+
+
+def shipped_text(root: Path, rel: str) -> str | None:
+    """A file as the checkout's git HEAD has it (the package as shipped; a break is never committed)."""
+    try:
+        out = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=root, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.decode("utf-8", "replace") if out.returncode == 0 else None
 
 
 def failure_line(message: str) -> str:
@@ -165,7 +197,7 @@ def grade(root: Path, catalog: dict[str, Break], name: str, run_tests: bool = Tr
             continue
         where = f"learners/{name}/phase-{b.phase}/notes/breaks.md"
         how = "switched off by the engine" if entry.get("switched_off") else \
-            reversal(b, (root / b.target).read_text(encoding="utf-8", errors="replace"))
+            reversal(b, (root / b.target).read_text(encoding="utf-8", errors="replace"), shipped_text(root, b.target))
         det, fails = detector_verdict(b, outcomes, run_tests)
         if entry.get("blind"):
             fixed = how in ("reverted", "fixed otherwise") and det == "green"

@@ -70,7 +70,7 @@ def read_records(path: Path) -> list[dict]:
     if not path.exists():
         raise CourseError(f"{where}: missing; `just new-learner <name>` creates it from the template")
     text = read_small_text(path, "notes")
-    data = parse_yaml(_yaml_text(text), where)
+    data = parse_yaml(_yaml_text(text), where, aliases=False)
     if data is None:
         return []
     if isinstance(data, dict):

@@ -64,9 +64,9 @@ def run_detectors(root: Path, ids: list[str], seeds: list[int], workers: int = 2
         try:
             proc = subprocess.run(pytest_command(workers, [*options, *ids]), cwd=root, env=env, capture_output=True,
                                   text=True, timeout=timeout)
-            tail = (proc.stdout[-1500:] + proc.stderr[-1500:]).strip()
+            tail, status = (proc.stdout[-1500:] + proc.stderr[-1500:]).strip(), proc.returncode
         except subprocess.TimeoutExpired:
-            tail = f"the run took longer than {timeout:.0f} s and was stopped"
+            tail, status = f"the run took longer than {timeout:.0f} s and was stopped", None
         data = json.loads(results.read_text()) if results.is_file() else {"tests": {}}
     out, seeded = [], set()
     for nodeid, r in data["tests"].items():
@@ -76,6 +76,13 @@ def run_detectors(root: Path, ids: list[str], seeds: list[int], workers: int = 2
             seeded.add(base)
         out.append(Outcome(base, int(m.group(1)) if m else seeds[0], r["outcome"] == "passed", r["seconds"],
                            r["message"], r.get("properties") or {}, r["outcome"] == "skipped"))
+    if status not in (0, None) and out and all(o.passed or o.skipped for o in out):
+        # pytest's own exit status, seen from this process, says something failed while the results file says
+        # nothing did: the outcomes were written by code in the test process (the package under test) and are
+        # not trusted
+        out = [Outcome(o.detector, o.seed, False, o.seconds, f"not trusted: the test run ended with exit status "
+                       f"{status} although every test reported passing (its outcomes were altered inside the "
+                       "test process)") for o in out]
     for i in ids:  # every asked-for test (and seed, where it takes one) has an outcome: one that did not run is red
         m, base = SEED_RE.search(i), SEED_RE.sub("", i)
         mine = [o for o in out if o.detector == base or o.detector.startswith(base + "[")]

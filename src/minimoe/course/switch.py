@@ -294,10 +294,13 @@ def pick_blind(breaks: list[Break], root: Path, rng: random.Random | None = None
 SCRATCH = ("src", "tests", "labs", "justfile", "pyproject.toml")  # what a run of the course needs
 
 
-def scratch_copy(root: Path, dest: Path) -> None:
+def scratch_copy(root: Path, dest: Path, answers: bool = True) -> None:
     """Copy the course (package, tests, labs, justfile) into dest, for runs that must not touch the
-    checkout: the verifier, the lab-output generator, the autograder. Saved outputs and caches stay behind."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "outputs", "*.egg-info", ".*.tmp")
+    checkout: the verifier, the lab-output generator, the autograder. Saved outputs and caches stay behind;
+    answers=False leaves the breaks (labs/*/breaks/: every break's line and fix) behind too, for runs of a
+    learner's code (the autograder)."""
+    patterns = ("__pycache__", "*.pyc", "outputs", "*.egg-info", ".*.tmp") + (() if answers else ("breaks",))
+    ignore = shutil.ignore_patterns(*patterns)
     for name in SCRATCH:
         src = root / name
         if src.is_dir():

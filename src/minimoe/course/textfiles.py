@@ -48,8 +48,12 @@ def safe_yaml(path: Path, what: str):
     return parse_yaml(read_small_text(path, what), f"{what} {path}")
 
 
-def parse_yaml(text: str, where: str):
+def parse_yaml(text: str, where: str, aliases: bool = True):
+    """YAML text to plain values; aliases=False (text from learners: notes) refuses `*name` references,
+    with which a few hundred bytes can expand to gigabytes."""
     try:
+        if not aliases and any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=SAFE_LOADER)):
+            raise CourseError(f"{where}: YAML aliases (*name) are not allowed here; write each value out")
         return yaml.load(text, Loader=SAFE_LOADER)
     except yaml.constructor.ConstructorError:
         raise CourseError(f"{where}: YAML tags (like !!python/object) are not allowed; write plain values") from None
