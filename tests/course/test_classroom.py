@@ -404,3 +404,14 @@ def test_a_file_python_would_read_otherwise_than_the_diff_shows_goes_to_review()
     comment_only = {**before, "src/minimoe/router.py": b"a = 1  # looked at it\n"}
     assert autograde.diff_stats(before, comment_only, {"src/minimoe/router.py"}) == (
         {"src/minimoe/router.py": [1, 1]}, [])
+
+
+def test_a_learner_named_like_an_ignored_folder_keeps_their_notes():
+    """The handout's .gitignore (the checkout's) ignores build/, site/, runs/, classroom/ at the top only:
+    learners/build/... is submitted like any other learner's notes."""
+    root = Path(__file__).resolve().parents[2]
+    for name in ("build", "site", "runs", "classroom"):
+        rel = f"learners/{name}/phase-36/notes/breaks.md"
+        ignored = subprocess.run(["git", "check-ignore", "-q", rel], cwd=root).returncode == 0
+        assert not ignored, rel
+        assert subprocess.run(["git", "check-ignore", "-q", f"{name}/x"], cwd=root).returncode == 0

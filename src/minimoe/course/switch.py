@@ -275,8 +275,9 @@ def switch_off_all(root: Path, catalog: dict[str, Break]) -> OffReport:
                 if t.line == "edited":
                     keep.append(t.exercise)
                     rep.edited.append(f"{name(t.brk)} (its line in {t.brk.target} was changed by hand: your "
-                                      f"edits are kept; `git diff {t.brk.target}` shows them, `git checkout "
-                                      f"{t.brk.target}` restores the original file)")
+                                      f"edits are kept and the exercise stays open; `git diff {t.brk.target}` "
+                                      f"shows them; to close it, `git checkout {t.brk.target}` (the original "
+                                      "file), then `just break off --all` again)")
                 else:
                     rep.closed.append(name(t.brk) if t.brk else t.exercise.token)
             write_state(root, keep)
