@@ -32,7 +32,7 @@ never through a file a learner's code could write; the break files (labs/*/break
 where that code runs; and every file the grade depends on (the instructor's tests, labs, package and
 engine, the roster, the saved results) is fingerprinted before and after each submission: a change
 stops the grading and names the submission. For stakes where that is not enough, run `just
-autograde` in a container or as a user who can write nothing but the classroom folder.
+autograde` in a container or as a user who cannot write to your checkout.
 """
 
 from __future__ import annotations
