@@ -254,6 +254,19 @@ def test_case_7_and_8_filler_notes_and_breaks_never_given_fail(repo, catalog):
     assert any("has no number" in p or "too short" in p for p in v.notes_problems)
 
 
+def test_a_record_that_copies_the_hint_ladder_is_incomplete(repo, catalog):
+    """The notes' hints are the learner's own ladder: one copied from the course's (any language, any rung)
+    is sent back, while the learner's own words that mention the same things pass."""
+    give(repo, catalog, "kai", "36-03")
+    ladder = [h["es"] for h in catalog["36-03"].hints]
+    fill_notes(repo, "kai", "36-03", hint_2=ladder[1])
+    v = verdict(grading.grade(repo, catalog, "kai", run_tests=False), "36-03")
+    assert any("'hint_2' copies the course's hint ladder" in p for p in v.notes_problems), v.notes_problems
+    fill_notes(repo, "kai", "36-03")
+    v = verdict(grading.grade(repo, catalog, "kai", run_tests=False), "36-03")
+    assert not any("copies" in p for p in v.notes_problems)
+
+
 @pytest.mark.slow
 def test_case_9_pytest_options_from_the_caller_do_not_reach_the_detectors(repo, catalog, monkeypatch):
     give(repo, catalog, "bo", "36-03")

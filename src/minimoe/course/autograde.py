@@ -56,7 +56,7 @@ from pathlib import Path, PurePosixPath
 
 from . import classroom
 from .catalog import Break, CourseError, course_seeds
-from .grade import Verdict, conclude, detector_verdict, never_given, notes_verdict, reversal
+from .grade import Verdict, conclude, detector_verdict, hint_texts, never_given, notes_verdict, reversal
 from .handout import Handout
 from .learners import NAME_RE, check_name, now
 from .notes import bug_ids, notes_path, read_records
@@ -404,7 +404,7 @@ def grade_submission(root: Path, catalog: dict[str, Break], cls: Path, roster: d
                 review.append(f"notes of {where}: another learner's folder than {s.learner}'s")
             text = s.files.get(b.target, b"").decode("utf-8", "replace")
             det, fails = detector_verdict(b, outcomes, True)
-            problems = notes_verdict(records, error, code, where)
+            problems = notes_verdict(records, error, code, where, hint_texts(b))
             shipped = (root / b.target).read_text(encoding="utf-8", errors="replace")  # the instructor's, as shipped
             v = conclude(Verdict(code, b.t("title"), reversal(b, text, shipped), det, fails, not problems, problems,
                                  hints.get(code, 0)))

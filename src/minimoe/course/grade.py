@@ -110,13 +110,19 @@ def detector_verdict(b: Break, outcomes: list[Outcome], ran: bool) -> tuple[str,
     return ("green" if not fails else "red"), fails
 
 
-def notes_verdict(records: list[dict] | None, error: str | None, bug_id: str, where: str) -> list[str]:
+def hint_texts(b: Break) -> tuple[str, ...]:
+    """The break's hint ladder, every rung in every language: what a record must not copy."""
+    return tuple(str(t) for h in b.hints for t in h.values())
+
+
+def notes_verdict(records: list[dict] | None, error: str | None, bug_id: str, where: str,
+                  course_text: tuple[str, ...] = ()) -> list[str]:
     if error:
         return [error]
     rec = record_for(records or [], bug_id)
     if rec is None:
         return [f"{where}: no record with bug-id: {bug_id}"]
-    return check_record(rec, f"{where}, record {bug_id}")
+    return check_record(rec, f"{where}, record {bug_id}", course_text)
 
 
 def conclude(v: Verdict) -> Verdict:
@@ -205,7 +211,7 @@ def grade(root: Path, catalog: dict[str, Break], name: str, run_tests: bool = Tr
             if not fixed:
                 unfixed_blind.add(b.phase)
         else:
-            problems = notes_verdict(records.get(b.phase), errors.get(b.phase), b.id, where)
+            problems = notes_verdict(records.get(b.phase), errors.get(b.phase), b.id, where, hint_texts(b))
         v = conclude(Verdict(token, b.t("title"), how, det, fails, not problems, problems,
                              len(prog["hints"].get(token, []))))
         if entry.get("blind") and not v.passed:
@@ -239,7 +245,7 @@ def blind_notes_verdict(records: list[dict] | None, error: str | None, b: Break,
     if rec is None:
         return [f"{where}: no record for the break you fixed ({token}): add one whose bug-id is that break's id "
                 f"from `just breaks --phase {b.phase}`"]
-    return check_record(rec, f"{where}, record {b.id}")
+    return check_record(rec, f"{where}, record {b.id}", hint_texts(b))
 
 
 def table(g: SelfStudyGrade) -> str:

@@ -12,6 +12,7 @@ as `x` is reported as too short, not accepted.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
@@ -80,8 +81,23 @@ def read_records(path: Path) -> list[dict]:
     return data
 
 
-def check_record(rec: dict, where: str) -> list[str]:
-    """Problems with one record: missing, empty, non-text or placeholder fields."""
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in WORD_RE.findall(text)]
+
+
+def copied_from(text: str, sources: tuple[str, ...], share: float = 0.8) -> str | None:
+    """The source a text copies: one whose words make up at least `share` of the text's words, in order."""
+    words = _words(text)
+    for src in sources:
+        sw = _words(src)
+        if len(sw) >= MIN_WORDS and words and difflib.SequenceMatcher(None, words, sw, autojunk=False).ratio() >= share:
+            return src
+    return None
+
+
+def check_record(rec: dict, where: str, course_text: tuple[str, ...] = ()) -> list[str]:
+    """Problems with one record: missing, empty, non-text or placeholder fields, and fields that copy the
+    course's own words about the break (`course_text`: its hint ladder, in every language)."""
     problems = []
     for f in FIELDS:
         if f not in rec:
@@ -101,6 +117,10 @@ def check_record(rec: dict, where: str) -> list[str]:
     if isinstance(symptom, str) and not _blank(symptom) and not re.search(r"\d", symptom):
         problems.append(f"{where}: field 'symptom' has no number: write what you measured "
                         "(a telemetry value, a count, a test's measurement)")
+    for f in TEXT:
+        if isinstance(rec.get(f), str) and not _blank(rec[f]) and copied_from(rec[f], course_text):
+            problems.append(f"{where}: field '{f}' copies the course's hint ladder: write what you saw and "
+                            "think, in your own words")
     unknown = sorted(str(k) for k in set(rec) - set(FIELDS))
     if unknown:
         problems.append(f"{where}: unknown field(s) {', '.join(unknown)} (the fields are {', '.join(FIELDS)})")
