@@ -166,19 +166,28 @@ def _from_bundle(s: Submission, work: Path) -> None:
 def _from_archive(s: Submission) -> None:
     name = s.path.name
     members: dict[str, bytes] = {}
+
+    def keep(rel: str, size: int, read) -> None:  # every member counts against MAX_TOTAL, taken or not
+        if size > MAX_FILE:
+            s.too_large.append(rel)
+        elif sum(map(len, members.values())) + size > MAX_TOTAL:
+            raise CourseError(f"submission {s.path}: more than {MAX_TOTAL >> 20} MB in the archive")
+        else:
+            members[rel] = read()
+
     if name.endswith(".zip"):
         with zipfile.ZipFile(s.path) as z:
             for info in z.infolist():
                 is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
                 rel = _safe_rel(info.filename)
-                if not info.is_dir() and not is_link and rel and info.file_size <= MAX_FILE:
-                    members[rel] = z.read(info)
+                if not info.is_dir() and not is_link and rel:
+                    keep(rel, info.file_size, lambda info=info: z.read(info))
     else:
         with tarfile.open(s.path) as t:
             for m in t.getmembers():
                 rel = _safe_rel(m.name)
-                if m.isfile() and rel and m.size <= MAX_FILE:
-                    members[rel] = t.extractfile(m).read()
+                if m.isfile() and rel:
+                    keep(rel, m.size, lambda m=m: t.extractfile(m).read())
     for rel, data in _strip_prefix(members).items():
         s.add(rel, lambda data=data: data)
 
