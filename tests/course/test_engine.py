@@ -331,6 +331,16 @@ def test_case_11_a_blind_break_is_named_nowhere_the_engine_writes(in_repo, catal
     assert set(states.values()) == {"?"}
 
 
+def test_the_hunt_page_prints_in_the_terminal_and_names_no_break(in_repo, catalog, capsys):
+    for lang in ("en", "es"):
+        assert course_main(["hunt", "36", "--lang", lang]) == 0
+        out = capsys.readouterr().out
+        assert "just break blind 36" in out and "just test tests/phase36" in out
+        for b in (b for b in catalog.values() if b.phase == 36):
+            assert b.id not in out and b.t("title", lang) not in out
+    assert course_main(["hunt", "99"]) == 2 and "no phase 99" in capsys.readouterr().err
+
+
 def test_case_13_a_partial_fix_keeps_the_ladder_and_the_state(in_repo, catalog, capsys):
     learners.new_learner(in_repo, "hal")
     assert course_main(["break", "blind", "36", "--seed", "4"]) == 0

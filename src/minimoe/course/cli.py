@@ -106,8 +106,9 @@ def cmd_break(root, args):
                               f"{', '.join(sorted({str(b.phase) for b in cat.values()}))}")
         b = pick_blind(candidates, root, random.Random(args.seed) if args.seed is not None else None)
         ex = switch_on(b, root, learner, blind=True, catalog=cat)
-        print(f"a break of phase {phase} is on (blind, exercise {ex.token}). Train, watch the telemetry, find it; "
-              "`just hint` helps. (Self-study: `git diff` would show it; for a real blind hunt use a handout.)")
+        print(f"a break of phase {phase} is on (blind, exercise {ex.token}). Train, watch the telemetry, find it: "
+              f"`just hunt {phase}` says what to run and watch, `just hint` helps. (Self-study: `git diff` and "
+              "`git status` would show it; for a real blind hunt use a handout.)")
         return
     if args.action == "off" and args.all:
         rep = switch_off_all(root, cat)
@@ -290,6 +291,16 @@ def cmd_outputs(root, args):
     print(f"updated {len(changed)} page(s)" + "".join(f"\n  {p.relative_to(root)}" for p in changed))
 
 
+def cmd_hunt(root: Path, args) -> None:
+    """The phase's blind-hunt page (what to run and watch; it names no break), as the site shows it."""
+    from .site_phases import hunt_page, phases
+
+    found = [ph for ph in phases(root, load_catalog(root)) if ph.number == args.phase]
+    if not found:
+        raise CourseError(f"no phase {args.phase}; `just breaks` lists the phases and their breaks")
+    print(hunt_page(root, found[0], args.lang))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="minimoe.course", description="The minimoe course engine.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -310,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("id", nargs="?")
     s.add_argument("--lang", choices=("en", "es"), default="en")
     s.add_argument("--rung", type=int, help="show this rung (1-3)")
+    s = sub.add_parser("hunt", help="a phase's blind-hunt page: what to run and watch (it names no break)")
+    s.add_argument("phase", type=int)
+    s.add_argument("--lang", choices=("en", "es"), default="en")
     s = sub.add_parser("grade", help="self-study: grade a learner of this checkout")
     s.add_argument("name")
     s.add_argument("--no-tests", action="store_true", help="skip the detectors (notes and files only; writes nothing)")
@@ -349,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"list": cmd_list, "break": cmd_break, "new-learner": cmd_new_learner, "learner": cmd_learner,
-            "hint": cmd_hint, "grade": cmd_grade, "handout": cmd_handout, "autograde": cmd_autograde,
+            "hint": cmd_hint, "hunt": cmd_hunt, "grade": cmd_grade, "handout": cmd_handout, "autograde": cmd_autograde,
             "gradebook": cmd_gradebook, "verify": cmd_verify, "outputs": cmd_outputs}
 
 
