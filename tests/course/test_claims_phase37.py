@@ -11,6 +11,8 @@ from pathlib import Path
 
 from minimoe.course.outputs_read import parse_table, read_output, saved_output
 
+from .claims import Pages, out, saved
+
 ROOT = Path(__file__).resolve().parents[2]
 ROW_RE = re.compile(r"^\s*(?P<name>\S.*?)\s+(?P<tok>[\d,]+)\s+(?P<v0>[\d.]+)->(?P<v1>[\d.]+)\s+"
                     r"(?P<c0>\d+)->(?P<c1>\d+)\s+"
@@ -139,3 +141,111 @@ def test_flipped_sign_is_worse_than_no_balancing():
     flipped, nobias, bias = summary("37-01-train"), summary("37-00-nobias"), summary("37-00-bias")
     assert flipped["dead"] > nobias["dead"] > bias["dead"]
     assert flipped["E_eff"] < nobias["E_eff"] < bias["E_eff"]
+
+
+# ---------------------------------------------------------------- break 37-03: the raw load error
+
+RAW = "breaks/37-03"  # its page, English and Spanish (tests/course/claims.py's Pages)
+says = Pages("phase-37-extreme-sparsity").says
+
+
+STEP_RE = re.compile(r"^step=\s*(\d+)\s+main=[\d.]+\s+aux=[\d.]+\s+cv=\s*(\d+)% L(\d)\s+expert_counts=\[([\d\s]+)")
+
+
+def step_lines(text: str, name: str) -> list[dict]:
+    """The step lines of a run (its counts: the 8 busiest experts of the worst layer, busiest first)."""
+    rows = [{"step": int(m[1]), "cv": float(m[2]), "layer": int(m[3]), "counts": [int(c) for c in m[4].split()]}
+            for m in map(STEP_RE.match, text.splitlines()) if m]
+    assert rows, f"no step lines in {name}"
+    return rows
+
+
+def _summary(text: str) -> dict[str, float]:
+    lines = text.splitlines()
+    fields = {k: float(v.rstrip("%")) for k, v in
+              re.findall(r"(\w+)=([\d.]+%?)", [ln for ln in lines if ln.startswith("mean_cv=")][0])}
+    fields["val_loss"] = float([ln for ln in lines if ln.startswith("val_loss=")][0].split("=")[1])
+    fields["collapse"] = [ln for ln in lines if ln.startswith("first step with max_load")][0].split(": ", 1)[1]
+    return fields
+
+
+def test_raw_error_update_balances_between_none_and_the_sign():
+    """37-03, Step 4: dead and E_eff land between the healthy run and the unbalanced one, "much nearer the
+    unbalanced one"; the step lines' cv% is above both at step 25 and step 100; the collapse marker fires
+    in training, never in lab 00's runs; the val loss ends higher than both."""
+    raw, nobias, bias = (_summary(out(n)) for n in ("37-03-train", "37-00-nobias", "37-00-bias"))
+    assert bias["dead"] < raw["dead"] < nobias["dead"] and nobias["dead"] - raw["dead"] < raw["dead"] - bias["dead"]
+    assert nobias["E_eff"] < raw["E_eff"] < bias["E_eff"]
+    assert raw["E_eff"] - nobias["E_eff"] < bias["E_eff"] - raw["E_eff"]
+    assert raw["val_loss"] > max(nobias["val_loss"], bias["val_loss"])
+    assert "never" not in raw["collapse"] and nobias["collapse"] == bias["collapse"] == "L0: never, L1: never"
+    lines = {n: {r["step"]: r for r in step_lines(out(n), n)} for n in ("37-03-train", "37-00-nobias", "37-00-bias")}
+    for step in (25, 100):
+        assert lines["37-03-train"][step]["cv"] > max(lines[n][step]["cv"] for n in ("37-00-nobias", "37-00-bias"))
+
+
+def test_raw_error_numbers_the_pages_quote():
+    """37-03, Step 4: the runs' numbers it quotes, and the size of one step of the bias: 28 assignments per
+    expert on average, 994 to the busiest (0.139 of 7,168, above 0.129), 966 over, a step of 9.66."""
+    raw, nobias, bias = (_summary(saved(n)) for n in ("37-03-train", "37-00-nobias", "37-00-bias"))
+    assert (bias["dead"], bias["E_eff"], nobias["dead"], nobias["E_eff"]) == (43, 136.0, 343, 51.9)
+    assert (raw["val_loss"], bias["val_loss"], nobias["val_loss"]) == (2.220, 2.135, 2.110)
+    assert (raw["collapse"], raw["max_load"]) == ("L0: 22, L1: 17", 0.063)
+    steps = {n: {r["step"]: r for r in step_lines(saved(n), n)} for n in ("37-03-train", "37-00-nobias", "37-00-bias")}
+    assert [steps[n][25]["cv"] for n in ("37-03-train", "37-00-bias", "37-00-nobias")] == [433, 180, 221]
+    assert [steps[n][100]["cv"] for n in ("37-03-train", "37-00-bias", "37-00-nobias")] == [252, 145, 229]
+    busiest = steps["37-03-train"][25]
+    assignments, mean = 16 * 64 * 7, 16 * 64 * 7 / 256
+    assert (busiest["layer"], busiest["counts"][0], assignments, mean) == (1, 994, 7168, 28)
+    assert f"{busiest['counts'][0] / assignments:.3f}" == "0.139" and busiest["counts"][0] / assignments >= 0.9 / 7
+    assert (busiest["counts"][0] - mean, f"{0.01 * (busiest['counts'][0] - mean):.2f}", f"{0.01 * mean:.2f}") == (966, "9.66", "0.28")
+    for q in ("`dead=43`, `E_eff=136.0`", "`dead=343`, `E_eff=51.9`", "433%", "180%", "221%", "252%", "145%",
+              "229%", "`L0: 22, L1: 17`", "0.063", "`val_loss=2.220`", "2.135 y 2.110", "1,024", "28 ", "994",
+              "0.139", "7,168", "0.129", "966", "9.66", "+0.28"):
+        says(RAW, q.replace(" y ", " and "), q)
+
+
+def test_raw_error_unit_detector_as_the_page_tells_it():
+    """37-03, Step 4: the skewed-load test goes red with its load more uneven than before (CV 57% -> 137%), the
+    biases beyond the +-2.00 that 200 sign steps can reach (-7.89..+6.57), four of 16 experts with no token;
+    the selection test stays green."""
+    text = out("37-03-test")
+    assert text.rstrip().endswith("2 failed, 1 passed") and "test_selection_follows_the_bias" not in text
+    m = re.search(r"load CV (\d+)% before the 200 bias updates, (\d+)% after \(loads \[([\d, ]+)\]\); "
+                  r"bias range (-[\d.]+)\.\.\+([\d.]+)", text)
+    assert m and int(m[2]) > int(m[1]) and max(-float(m[4]), float(m[5])) > 200 * 0.01
+    q = re.search(r"load CV (\d+)% before the 200 bias updates, (\d+)% after \(loads \[([\d, ]+)\]\); "
+                  r"bias range (-[\d.]+)\.\.\+([\d.]+)", saved("37-03-test"))
+    loads = [int(x) for x in q[3].split(",")]
+    assert (q[1], q[2], q[4], q[5], len(loads), loads.count(0)) == ("57", "137", "-7.89", "6.57", 16, 4)
+    says(RAW, "-7.89 to +6.57", "-7.89 a +6.57")
+    says(RAW, "57% before, 137% after", "57% antes, del 137% después")
+    says(RAW, "four of the 16 experts", "cuatro de los 16 expertos")
+    says(RAW, "200 x 0.01 = 2.00")
+
+
+def test_raw_error_ten_seeds_sit_between_the_healthy_and_the_unbalanced_range():
+    """37-03: every seed has fewer dead experts than without balancing (37-02's seeds), more than 150, and a
+    higher val loss than the healthy run of the same seed."""
+    raw, unused, pristine = (seeds(n) for n in ("37-margins-03", "37-margins-02", "37-margins-pristine"))
+    assert len(raw) == 10 and max(r["dead"] for r in pristine) < 150 < min(r["dead"] for r in raw)
+    assert max(r["dead"] for r in raw) < min(r["dead"] for r in unused)
+    healthy = {r["seed"]: r["val_loss"] for r in pristine}
+    assert all(r["val_loss"] > healthy[r["seed"]] for r in raw)
+
+
+def test_raw_error_margins_the_pages_quote():
+    """37-03: "between 254 and 276", "328 to 346", "32 to 65"; the smallest count 254, 104 below the bar, the
+    narrowest margin of the three breaks (257 and 178)."""
+    raw, unused, pristine = (seeds("", quoted(n)) for n in ("37-margins-03", "37-margins-02", "37-margins-pristine"))
+    dead = {n: (min(r["dead"] for r in t), max(r["dead"] for r in t))
+            for n, t in (("raw", raw), ("unused", unused), ("pristine", pristine))}
+    assert dead == {"raw": (254, 276), "unused": (328, 346), "pristine": (32, 65)}
+    flipped = min(r["dead"] for r in seeds("", quoted("37-margins-01")))
+    assert dead["raw"][0] - 150 == 104 < dead["unused"][0] - 150 < flipped - 150
+    says(RAW, "between 254 and 276", "entre 254 y 276")
+    says(RAW, "328 to 346", "de 328 a 346")
+    says(RAW, "32 to 65", "32 a 65")
+    says(RAW, "the smallest count is 254", "el menor recuento es 254")
+    says(RAW, "85 above the largest healthy count and 104 below",
+         "85 por encima del mayor recuento sano y 104 por debajo")

@@ -15,10 +15,10 @@ from .claims import Pages, out, saved
 PAGES = Pages("phase-39-expert-compression")
 
 
-def verdicts(name) -> dict:
-    """label -> (ratio, unique, verdict) from the table of `just compress`."""
+def verdicts(name, text=None) -> dict:
+    """label -> (ratio, unique, verdict) from the table of `just compress` (its fresh run, or the text given)."""
     rows = {}
-    for line in out(name).splitlines():
+    for line in (text if text is not None else out(name)).splitlines():
         m = re.match(r"^(.+?)\s+(\d+\.\d+)\s+(\d+\.\d+)x\s+(\d+)\s+(STRICT|LENIENT|FAILS LENIENT|CATASTROPHIC)$", line)
         if m:
             rows[m.group(1).strip()] = (float(m.group(3)), int(m.group(4)), m.group(5))
@@ -38,8 +38,9 @@ def counts(line: str, after: str = "") -> dict:
     return {c: int(n) for c, n in re.findall(r"\b([SLFC])(\d+)\b", part)}
 
 
-def spread_after(name, label) -> list[float]:
-    line = next(ln for ln in out(name).splitlines() if ln.startswith(f"{label}: tokens"))
+def spread_after(name, label, text=None) -> list[float]:
+    text = text if text is not None else out(name)
+    line = next(ln for ln in text.splitlines() if ln.startswith(f"{label}: tokens"))
     return [float(x) for x in re.findall(r"L\d (\d\.\d+)", line.split("spread after:")[1])]
 
 
@@ -153,3 +154,95 @@ def test_readme_margins_separate_at_the_thresholds():
     assert max(r["prune_x"] for r in off.values()) < 3 < min(r["prune_x"] for r in on.values())
     assert min(r["prune_uniq"] for r in off.values()) >= 5
     assert min(r["spread"] for r in off.values()) > 0.5 > max(r["spread"] for r in on.values())
+
+
+def zero_shares(text: str) -> tuple[int, int, int]:
+    """The ternary detector's failure: the worst matrix's share of zeros, then the range over the matrices."""
+    m = re.search(r"after ternary quantisation (\d+)% of \S+ is zero; over the experts' matrices (\d+)%\.\.(\d+)%", text)
+    assert m, "no zero-share failure in the test run"
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def test_39_02_only_ternary_moves():
+    """Step 4: average and prune 50% as in Lab 00; ternary fails LENIENT, worse than averaging; its spread
+    after grows past the healthy run's; layer 0's routing does not change."""
+    v, healthy = verdicts("39-02-compress"), verdicts("39-00-compress")
+    assert v["average"] == healthy["average"] and v["prune 50%"] == healthy["prune 50%"]
+    assert v["ternary"][2] == "FAILS LENIENT" and healthy["ternary"][2] == "LENIENT"
+    assert v["ternary"][0] > v["average"][0]
+    assert all(a > h for a, h in zip(spread_after("39-02-compress", "ternary"),
+                                      spread_after("39-00-compress", "ternary")))
+    assert "ternary: tokens whose first-choice expert changed: L0 0.0%" in out("39-02-compress")
+    worst, low, high = zero_shares(out("39-02-test"))
+    assert worst > 60 and low > 60 and worst == high  # "far above the bar" of MAX_ZERO_SHARE = 0.6
+    assert re.search(r"^1 failed, 2 passed", out("39-02-test"), re.M)
+
+
+def test_39_02_quotes_its_numbers():
+    healthy, broken = verdicts("", saved("39-00-compress")), verdicts("", saved("39-02-compress"))
+    assert (healthy["average"][0], healthy["prune 50%"][0], healthy["ternary"][0]) == (4.03, 1.14, 2.63)
+    assert broken["ternary"][0] == 4.96
+    before = [float(x) for x in re.findall(r"spread=(\d\.\d+)", saved("39-02-compress"))]
+    assert before == [0.683, 0.744]
+    assert spread_after("", "ternary", saved("39-02-compress")) == [1.068, 1.116]
+    assert spread_after("", "ternary", saved("39-00-compress")) == [0.819, 0.875]
+    assert zero_shares(saved("39-02-test")) == (98, 80, 98)
+    for en, es in (("4.96x, FAILS LENIENT", "4.96x, FAILS LENIENT"), ("1.068 and 1.116", "1.068 y 1.116"),
+                   ("98% of one expert matrix", "el 98% de una matriz"), ("80% to 98%", "entre el 80% y el 98%"),
+                   ("3.88-5.77x, F9 C1, against 2.45-3.07x, L6 F4", "3.88-5.77x, F9 C1, frente a 2.45-3.07x, L6 F4")):
+        PAGES.says("breaks/39-02", en, es)
+
+
+def test_39_02_ten_seeds_separate_from_lab00():
+    """The ternary ratio over ten seeds, break on, above Lab 00's healthy range on every seed; average and
+    prune are Lab 00's; the counts the page quotes are its own run's."""
+    broken, healthy = summary("39-02-seeds"), summary("39-00-seeds")
+    rng = lambda line: [float(x) for x in re.findall(r"(\d+\.\d+)-(\d+\.\d+)x", line)[0]]  # noqa: E731
+    assert rng(broken[("same", "ternary")])[0] > rng(healthy[("same", "ternary")])[1]
+    for method in ("average", "prune"):
+        assert rng(broken[("same", method)]) == rng(healthy[("same", method)])
+    for seed in range(10):  # "higher on every seed"
+        on = re.findall(r"(\d+\.\d+)x \(", _row(out("39-02-seeds"), "same", seed))[1]
+        off = re.findall(r"(\d+\.\d+)x \(", _row(out("39-00-seeds"), "same", seed))[2]
+        assert float(on) > float(off)
+    quoted, healthy_quoted = summary("", saved("39-02-seeds")), summary("", saved("39-00-seeds"))
+    assert rng(quoted[("same", "ternary")]) == [3.88, 5.77] and counts(quoted[("same", "ternary")]) == {"F": 9, "C": 1}
+    assert rng(healthy_quoted[("same", "ternary")]) == [2.45, 3.07]
+    assert rng(quoted[("same", "average")]) == [3.67, 4.64] and rng(quoted[("same", "prune")]) == [1.12, 1.32]
+
+
+def test_39_03_only_pruning_moves():
+    """Step 4: average and ternary as in Lab 00; prune 50% goes from STRICT to FAILS LENIENT, worse than
+    averaging; the experts stay distinct after pruning; layer 0's routing does not change."""
+    v, healthy = verdicts("39-03-compress"), verdicts("39-00-compress")
+    assert v["average"] == healthy["average"] and v["ternary"] == healthy["ternary"]
+    assert healthy["prune 50%"][2] == "STRICT" and v["prune 50%"][2] == "FAILS LENIENT"
+    assert v["prune 50%"][0] > v["average"][0]
+    assert min(spread_after("39-03-compress", "prune 50%")) > 0.5
+    assert "prune 50%: tokens whose first-choice expert changed: L0 0.0%" in out("39-03-compress")
+    assert re.search(r"^1 failed, 2 passed", out("39-03-test"), re.M)
+    assert "FAILED tests/phase39/test_per_expert_compression.py::test_pruned_experts_meet_lenient" in out("39-03-test")
+    off = [r for r in parse_table(out("38-checks-pristine"), "seed") if isinstance(r["seed"], float)]
+    on = [r for r in parse_table(out("39-checks-03"), "seed") if isinstance(r["seed"], float)]
+    assert max(r["prune_x"] for r in off) < 3 < min(r["prune_x"] for r in on)
+    for a, b in zip(on, off):  # "only prune_x and prune_uniq move"
+        assert (a["tern_L0"], a["prune_L0"], a["spread"]) == (b["tern_L0"], b["prune_L0"], b["spread"])
+        assert a["prune_L0"] == 0
+
+
+def test_39_03_quotes_its_numbers():
+    healthy, broken = verdicts("", saved("39-00-compress")), verdicts("", saved("39-03-compress"))
+    assert (healthy["average"][0], healthy["ternary"][0], healthy["prune 50%"][0]) == (4.03, 2.63, 1.14)
+    assert broken["prune 50%"][0] == 5.27
+    assert spread_after("", "prune 50%", saved("39-03-compress")) == [0.644, 0.671]
+    assert "perplexity 5.27x the original's" in saved("39-03-test")
+    off = [r for r in parse_table(saved("38-checks-pristine"), "seed") if isinstance(r["seed"], float)]
+    on = [r for r in parse_table(saved("39-checks-03"), "seed") if isinstance(r["seed"], float)]
+    rng = lambda rows, k: (min(r[k] for r in rows), max(r[k] for r in rows))  # noqa: E731
+    assert rng(on, "prune_x") == (4.29, 6.57) and rng(off, "prune_x") == (1.12, 1.32)
+    assert rng(on, "prune_uniq") == (3, 18) and rng(off, "prune_uniq") == (9, 27)
+    for en, es in (("from 1.14x, STRICT, to 5.27x, FAILS LENIENT", "de 1.14x, STRICT, a 5.27x, FAILS LENIENT"),
+                   ("(4.03x and 2.63x)", "(4.03x y 2.63x)"), ("(0.644 and 0.671)", "(0.644 y 0.671)"),
+                   ("from 4.29 to 6.57 against 1.12 to 1.32", "de 4.29 a 6.57, frente a 1.12-1.32"),
+                   ("3 to 18 with the break, 9 to 27 without", "3 a 18 con el break, de 9 a 27 sin él")):
+        PAGES.says("breaks/39-03", en, es)
