@@ -70,6 +70,10 @@ learner name:
 hint *args:
     {{python}} -m minimoe.course hint "$@"
 
+# A phase's blind-hunt page in the terminal: what to run and what to watch; it names no break (--lang es)
+hunt phase *args:
+    {{python}} -m minimoe.course hunt "$@"
+
 # Self-study: grade a learner of this checkout (honest feedback, not a judge); writes learners/<name>/grade.md
 grade name *args:
     {{python}} -m minimoe.course grade "$@"
@@ -101,6 +105,10 @@ docs-serve *args:
 # Time the MoE layer beside a dense FFN, its balanced floor, Hugging Face's Mixtral block and a per-expert loop (--quick: a subset)
 bench *args:
     {{python}} -m minimoe.perf.bench "$@"
+
+# Where the time of `just moe-train` goes: fresh runs' wall time, each phase, each part of a step, the torch ops (same flags, e.g. just profile --steps 500)
+profile *args:
+    {{python}} -m minimoe.perf.profile "$@"
 
 # Copy the latest benchmark (runs/bench/) into docs/performance/, the site's performance page
 record-bench *args:

@@ -26,6 +26,7 @@ mkdocs.yml (site_hooks.py), so `mkdocs build` and `mkdocs serve` stage the site 
     python -m minimoe.course.site serve [--port N]      mkdocs serve; it rebuilds when a page changes
     python -m minimoe.course.site stage                 only assemble build/site-src
     python -m minimoe.course.site record-bench          copy runs/bench/bench.{json,png} into docs/performance/
+    python -m minimoe.course.site record-profile        copy runs/profile/profile.json into docs/performance/
 """
 
 from __future__ import annotations
@@ -254,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("stage", help="only assemble build/site-src/ (what mkdocs builds from)")
     s = sub.add_parser("record-bench", help="copy the latest benchmark (runs/bench/) into docs/performance/")
     s.add_argument("--from", dest="source", default="runs/bench")
+    s = sub.add_parser("record-profile", help="copy the latest profile (runs/profile/) into docs/performance/")
+    s.add_argument("--from", dest="source", default="runs/profile")
     return p
 
 
@@ -275,7 +278,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"note: {n}")
             print("staged the site: build/site-src/")
             return 0
-        site_bench.record_bench(root, args.source)
+        if args.cmd == "record-profile":
+            site_bench.record_profile(root, args.source)
+        else:
+            site_bench.record_bench(root, args.source)
         return 0
     except CourseError as e:
         print(f"error: {e}", file=sys.stderr)

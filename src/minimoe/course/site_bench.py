@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 from pathlib import Path
 
 from .catalog import CourseError
@@ -21,6 +22,8 @@ from .site_pages import code_block, indented
 
 BENCH_DIR = "docs/performance"
 BENCH_MARKS = {"<!-- bench -->": "bench", "<!-- bench-gpu -->": "bench-gpu"}  # marker -> the recorded files' stem
+PROFILE_MARK = "<!-- demo-profile -->"  # `just profile`'s recorded run (docs/performance/profile.json)
+DEMO_GOAL_S = 5.0  # the course's goal for `just moe-train --steps 500`, wall seconds on two cores
 
 T = {
     "en": {
@@ -51,6 +54,25 @@ T = {
         "busiest": "busiest",
         "bench_skipped": "Cells a column skipped (one call would have taken too long):",
         "bench_raw": "The same run as `just bench` prints it",
+        "profile_none": "No profile has been recorded yet. Run `just profile --steps 500` (it writes "
+                        "`runs/profile/profile.json`), then record it with "
+                        "`python -m minimoe.course.site record-profile`.",
+        "profile_meta": "Recorded from `just profile {args}`: torch {torch}, {threads} threads, on a {machine} "
+                        "machine with {cpus} CPUs.",
+        "profile_wall": "**{verdict}**: the course's goal of {goal:g} s for `just moe-train {args}`. "
+                        "{n} fresh runs of the command took {median:.2f} s wall (median; {low:.2f} to {high:.2f}), "
+                        "of which the training steps took {train:.2f} s (the run's own `time:` line).",
+        "met": "met", "not_met": "NOT met",
+        "profile_phases": "One more run of the same command, in one process, with a timer around each phase "
+                          "(Python's start and the imports timed as a fresh process):",
+        "phase": "phase", "seconds": "seconds",
+        "profile_step": "A training step of that run, {ms:.2f} ms, part by part (the forward pass split by "
+                        "module, each module's own time):",
+        "part": "part", "ms": "ms a step",
+        "profile_ops": "The torch operations of {steps} more steps under torch.profiler (self CPU time, "
+                       "which the profiler's own cost inflates; the backward pass's operations included): "
+                       "{calls:.0f} calls a step, the {top} that take the most time:",
+        "op": "operation", "share": "share", "calls": "calls a step",
     },
     "es": {
         "bench_none": "Todavía no se ha registrado ninguna medida. Ejecuta `just bench` (escribe "
@@ -83,6 +105,26 @@ T = {
         "busiest": "más cargado",
         "bench_skipped": "Celdas que una columna se saltó (una sola llamada habría tardado demasiado):",
         "bench_raw": "La misma ejecución tal como la imprime `just bench`",
+        "profile_none": "Todavía no se ha registrado ningún perfil. Ejecuta `just profile --steps 500` (escribe "
+                        "`runs/profile/profile.json`) y regístralo con "
+                        "`python -m minimoe.course.site record-profile`.",
+        "profile_meta": "Registrado con `just profile {args}`: torch {torch}, {threads} hilos, en una máquina "
+                        "{machine} con {cpus} CPU.",
+        "profile_wall": "**{verdict}**: el objetivo del curso de {goal:g} s para `just moe-train {args}`. "
+                        "{n} ejecuciones nuevas de la orden tardaron {median:.2f} s de reloj (mediana; de {low:.2f} "
+                        "a {high:.2f}), de los que los pasos de entrenamiento fueron {train:.2f} s (la línea "
+                        "`time:` de la propia ejecución).",
+        "met": "cumplido", "not_met": "NO cumplido",
+        "profile_phases": "Una ejecución más de la misma orden, en un solo proceso, con un cronómetro en cada fase "
+                          "(el arranque de Python y las importaciones, medidos como un proceso nuevo aparte):",
+        "phase": "fase", "seconds": "segundos",
+        "profile_step": "Un paso de entrenamiento de esa ejecución, {ms:.2f} ms, parte por parte (el forward "
+                        "dividido por módulo, el tiempo propio de cada módulo):",
+        "part": "parte", "ms": "ms por paso",
+        "profile_ops": "Las operaciones de torch de {steps} pasos más bajo torch.profiler (tiempo de CPU propio, "
+                       "que el coste del propio profiler infla; incluidas las del backward): {calls:.0f} "
+                       "llamadas por paso; las {top} que más tiempo ocupan:",
+        "op": "operación", "share": "parte", "calls": "llamadas por paso",
     },
 }
 
@@ -210,11 +252,79 @@ def bench_section(root: Path, lang: str, stem: str = "bench") -> str:
     return bench_markdown(data, lang, (root / BENCH_DIR / f"{stem}.png").is_file(), f"{stem}.png")
 
 
+def profile_markdown(data: dict, lang: str) -> str:
+    """`just profile`'s recorded run as the page shows it: the goal's verdict on the fresh runs' wall time,
+    then the phases, a step's parts and the torch operations as tables."""
+    from ..perf.profile import PHASES, STEP_PARTS, TOP_OPS
+
+    t = T[lang]
+    try:
+        argv = data["argv"]
+        args = " ".join(a for i, a in enumerate(argv) if a != "--out" and (i == 0 or argv[i - 1] != "--out"))
+        walls = sorted(r["wall_s"] for r in data["wall"])
+        trains = sorted(r["train_s"] for r in data["wall"] if r["train_s"] is not None)
+        p, meta = data["phases"], data["meta"]
+        out = [t["profile_meta"].format(args=args, **meta), ""]
+        if walls:
+            median = statistics.median(walls)
+            verdict = t["met"] if median <= DEMO_GOAL_S else t["not_met"]
+            out += [t["profile_wall"].format(verdict=verdict, goal=DEMO_GOAL_S, args=args, n=len(walls), median=median,
+                                             low=walls[0], high=walls[-1],
+                                             train=statistics.median(trains) if trains else float("nan")), ""]
+        out += [t["profile_phases"], "", f"| {t['phase']} | {t['seconds']} |", "|---|---:|"]
+        out += [f"| {name} | {p['phases_s'][name]:.3f} |" for name in PHASES]
+        out += ["", t["profile_step"].format(ms=p["step_ms"]), "", f"| {t['part']} | {t['ms']} |", "|---|---:|"]
+        for name in STEP_PARTS:
+            out.append(f"| {name} | {p['step_parts_ms'][name]:.3f} |")
+            if name == "forward":
+                out += [f"| &nbsp;&nbsp;&nbsp;&nbsp;{part} | {ms:.3f} |" for part, ms in p["forward_parts_ms"].items()]
+        if data["ops"]:
+            calls = sum(o["calls_per_step"] for o in data["ops"])
+            out += ["", t["profile_ops"].format(steps=data["op_steps"], calls=calls, top=TOP_OPS), "",
+                    f"| {t['op']} | {t['ms']} | {t['share']} | {t['calls']} |", "|---|---:|---:|---:|"]
+            out += [f"| `{o['op']}` | {o['ms_per_step']:.3f} | {100 * o['share']:.1f}% | {o['calls_per_step']:.1f} |"
+                    for o in data["ops"][:TOP_OPS]]
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        raise CourseError(f"the profile is not in the format of this minimoe.perf.profile ({e!r}): run "
+                          "`just profile --steps 500` again, then record it: `python -m minimoe.course.site "
+                          "record-profile`") from None
+    return "\n".join(out + [""])
+
+
+def profile_section(root: Path, lang: str) -> str:
+    path = root / BENCH_DIR / "profile.json"
+    if not path.is_file():
+        return f'!!! note ""\n{indented(T[lang]["profile_none"])}\n'
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise CourseError(f"{BENCH_DIR}/profile.json is not valid JSON: record the profile again") from None
+    return profile_markdown(data, lang)
+
+
 def fill_bench(text: str, root: Path, lang: str) -> str:
     for mark, stem in BENCH_MARKS.items():
         if mark in text:
             text = text.replace(mark, bench_section(root, lang, stem))
+    if PROFILE_MARK in text:
+        text = text.replace(PROFILE_MARK, profile_section(root, lang))
     return text
+
+
+def record_profile(root: Path, source: str = "runs/profile", echo=print) -> Path:
+    """Copy `just profile`'s profile.json into docs/performance/ (committed; the performance page shows it)."""
+    src = root / source / "profile.json"
+    if not src.is_file():
+        raise CourseError(f"no profile in {source}/ (profile.json): run `just profile --steps 500` first")
+    try:
+        data = json.loads(src.read_text(encoding="utf-8"))
+    except ValueError:
+        raise CourseError(f"{source}/profile.json is not valid JSON: run `just profile` again") from None
+    profile_markdown(data, "en")  # refuses a file this minimoe.perf.profile did not write
+    target = root / BENCH_DIR / "profile.json"
+    shutil.copy2(src, target)
+    echo(f"recorded {target.relative_to(root)}")
+    return target
 
 
 def record_bench(root: Path, source: str = "runs/bench", echo=print) -> list[Path]:
