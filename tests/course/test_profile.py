@@ -115,3 +115,11 @@ def test_performance_page_demo_claims_hold_in_the_recorded_profile():
     assert ops["aten::sqrt"] == n_params and ops["aten::lerp_"] == n_params  # one call per parameter tensor
     for page in ("index.md", "index.es.md"):
         assert "<!-- demo-profile -->" in (PERFORMANCE / page).read_text()
+
+
+def test_the_spanish_page_names_every_phase_and_part():
+    names = site_bench.T["es"]["names"]
+    parts = (*profile.PHASES, *profile.STEP_PARTS, *profile.FORWARD_PARTS.values(), "shared experts")
+    assert [p for p in parts if p not in names] == []
+    page = site_bench.profile_markdown(_data([6.0, 6.1, 6.2]), "es")
+    assert "| pasos de entrenamiento | 0.500 |" in page and "| atención | 1.000 |" in page

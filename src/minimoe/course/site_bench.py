@@ -125,6 +125,18 @@ T = {
                        "que el coste del propio profiler infla; incluidas las del backward): {calls:.0f} "
                        "llamadas por paso; las {top} que más tiempo ocupan:",
         "op": "operación", "share": "parte", "calls": "llamadas por paso",
+        "names": {  # the profile's phases and parts (perf/profile.py), as the Spanish page names them
+            "start Python, import torch and minimoe": "arrancar Python, importar torch y minimoe", "data": "datos",
+            "model and optimizer": "modelo y optimizador", "training steps": "pasos de entrenamiento",
+            "evaluation": "evaluación", "dense baseline": "línea base densa",
+            "outputs (telemetry.json, load.png)": "salidas (telemetry.json, load.png)", "batch": "lote",
+            "forward": "forward", "loss": "pérdida", "zero_grad": "zero_grad", "backward": "backward",
+            "optimizer": "optimizador", "telemetry and step lines": "telemetría y líneas de paso",
+            "embeddings, final norm, head": "embeddings, norma final, cabeza",
+            "norms, residual adds": "normas, sumas residuales", "attention": "atención", "router": "router",
+            "MoE dispatch (sort, gather, combine)": "despacho MoE (ordenar, reunir, combinar)",
+            "experts (grouped matmuls)": "expertos (matmuls agrupadas)", "dense FFN": "FFN densa",
+            "shared experts": "expertos compartidos"},
     },
 }
 
@@ -272,12 +284,14 @@ def profile_markdown(data: dict, lang: str) -> str:
                                              low=walls[0], high=walls[-1],
                                              train=statistics.median(trains) if trains else float("nan")), ""]
         out += [t["profile_phases"], "", f"| {t['phase']} | {t['seconds']} |", "|---|---:|"]
-        out += [f"| {name} | {p['phases_s'][name]:.3f} |" for name in PHASES]
+        name_of = t.get("names", {})
+        out += [f"| {name_of.get(name, name)} | {p['phases_s'][name]:.3f} |" for name in PHASES]
         out += ["", t["profile_step"].format(ms=p["step_ms"]), "", f"| {t['part']} | {t['ms']} |", "|---|---:|"]
         for name in STEP_PARTS:
-            out.append(f"| {name} | {p['step_parts_ms'][name]:.3f} |")
+            out.append(f"| {name_of.get(name, name)} | {p['step_parts_ms'][name]:.3f} |")
             if name == "forward":
-                out += [f"| &nbsp;&nbsp;&nbsp;&nbsp;{part} | {ms:.3f} |" for part, ms in p["forward_parts_ms"].items()]
+                out += [f"| &nbsp;&nbsp;&nbsp;&nbsp;{name_of.get(part, part)} | {ms:.3f} |"
+                        for part, ms in p["forward_parts_ms"].items()]
         if data["ops"]:
             calls = sum(o["calls_per_step"] for o in data["ops"])
             out += ["", t["profile_ops"].format(steps=data["op_steps"], calls=calls, top=TOP_OPS), "",
