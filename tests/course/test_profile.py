@@ -122,4 +122,4 @@ def test_the_spanish_page_names_every_phase_and_part():
     parts = (*profile.PHASES, *profile.STEP_PARTS, *profile.FORWARD_PARTS.values(), "shared experts")
     assert [p for p in parts if p not in names] == []
     page = site_bench.profile_markdown(_data([6.0, 6.1, 6.2]), "es")
-    assert "| pasos de entrenamiento | 0.500 |" in page and "| atención | 1.000 |" in page
+    assert "| pasos de entrenamiento | 0.500 |" in page and "atención | 1.000 |" in page
