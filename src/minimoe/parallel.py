@@ -28,9 +28,10 @@ trains on CPUs, so here it is gloo on 127.0.0.1, started by `torchrun` (or `spaw
 from __future__ import annotations
 
 import os
-import socket
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -223,16 +224,9 @@ class ExpertParallel:
 
 # ---------------------------------------------------------------- local jobs (tests, experiments)
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _enter(rank: int, world: int, port: int, fn, args) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
-    dist.init_process_group("gloo")
+def _enter(rank: int, world: int, store: str, fn, args) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
         fn(rank, world, *args)
     finally:
@@ -240,14 +234,17 @@ def _enter(rank: int, world: int, port: int, fn, args) -> None:
 
 
 def spawn_local(fn, world: int, args: tuple = (), timeout: float = 120.0) -> None:
-    """Run fn(rank, world, *args) in `world` fresh processes joined by gloo on 127.0.0.1 (a free port), as
-    torchrun would on one machine, and wait at most `timeout` seconds. fn must be importable (module level)."""
-    ctx = mp.start_processes(_enter, args=(world, free_port(), fn, args), nprocs=world, join=False,
-                             start_method="spawn")
-    deadline = time.monotonic() + timeout
-    while not ctx.join(timeout=max(0.0, deadline - time.monotonic())):
-        if time.monotonic() >= deadline:
-            for p in ctx.processes:
-                if p.is_alive():
-                    p.kill()
-            raise TimeoutError(f"{world} ranks did not finish within {timeout:.0f} s")
+    """Run fn(rank, world, *args) in `world` fresh processes joined by gloo on this machine, as torchrun would,
+    and wait at most `timeout` seconds. fn must be importable (module level). The ranks meet through a file,
+    not a port: a port picked free and then released can be taken by another job's connection before rank 0
+    binds it, when two jobs start at once (as parallel tests do)."""
+    with tempfile.TemporaryDirectory(prefix="minimoe-ranks-") as tmp:
+        ctx = mp.start_processes(_enter, args=(world, str(Path(tmp) / "store"), fn, args), nprocs=world,
+                                 join=False, start_method="spawn")
+        deadline = time.monotonic() + timeout
+        while not ctx.join(timeout=max(0.0, deadline - time.monotonic())):
+            if time.monotonic() >= deadline:
+                for p in ctx.processes:
+                    if p.is_alive():
+                        p.kill()
+                raise TimeoutError(f"{world} ranks did not finish within {timeout:.0f} s")
