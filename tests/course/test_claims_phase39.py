@@ -158,7 +158,8 @@ def test_readme_margins_separate_at_the_thresholds():
 
 def zero_shares(text: str) -> tuple[int, int, int]:
     """The ternary detector's failure: the worst matrix's share of zeros, then the range over the matrices."""
-    m = re.search(r"after ternary quantisation (\d+)% of \S+ is zero; over the experts' matrices (\d+)%\.\.(\d+)%", text)
+    m = re.search(r"after ternary quantisation (\d+)% of \S+ is zero; over the experts' matrices "
+                  r"(\d+)%\.\.(\d+)%", text)
     assert m, "no zero-share failure in the test run"
     return int(m.group(1)), int(m.group(2)), int(m.group(3))
 
