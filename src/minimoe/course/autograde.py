@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import io
 import json
 import re
 import subprocess
@@ -47,7 +46,6 @@ import tarfile
 import tempfile
 import threading
 import time
-import tokenize
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -56,7 +54,7 @@ from pathlib import Path, PurePosixPath
 
 from . import classroom
 from .catalog import Break, CourseError, course_seeds
-from .grade import Verdict, conclude, detector_verdict, hint_texts, never_given, notes_verdict, reversal
+from .grade import Verdict, code_lines, conclude, detector_verdict, hint_texts, never_given, notes_verdict, reversal
 from .handout import Handout
 from .learners import NAME_RE, check_name, now
 from .notes import bug_ids, notes_path, read_records
@@ -236,33 +234,6 @@ def _handout_files(cls: Path, h: Handout) -> dict[str, bytes]:
         meta, _, rel = entry.partition("\t")
         out[rel] = _git(repo, "cat-file", "blob", meta.split()[2], text=False).stdout
     return out
-
-
-def code_lines(data: bytes) -> tuple[list[str], str | None]:
-    """The file's lines as Python reads them, each without its comment (strings kept: a '#' inside a string
-    starts no comment); and why the file needs the instructor's eye before its lines can be trusted: a
-    declared source encoding other than UTF-8 (Python would read other code than the diff shows), bytes
-    that are not UTF-8, or text the tokenizer rejects (then the lines are kept whole, comments included)."""
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError as e:
-        return data.decode("utf-8", "replace").splitlines(), f"declares a source encoding Python rejects ({e})"
-    if encoding not in ("utf-8", "utf-8-sig"):
-        return data.decode("utf-8", "replace").splitlines(), (f"declares the source encoding {encoding}: Python "
-                                                               "reads other code than the diff shows")
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError:
-        return data.decode("utf-8", "replace").splitlines(), "is not valid UTF-8"
-    lines = text.splitlines()
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            if tok.type == tokenize.COMMENT:
-                row, col = tok.start
-                lines[row - 1] = lines[row - 1][:col]
-    except (tokenize.TokenError, SyntaxError, IndexError):
-        return text.splitlines(), "is not valid Python (its lines were read whole, comments included)"
-    return lines, None
 
 
 def diff_stats(before: dict[str, bytes], after: dict[str, bytes],

@@ -57,16 +57,36 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)  # why it did not pass
 
 
-def as_code(line: str) -> str:
-    """A line as Python reads it, for comparing: without its comment and without whitespace."""
+def code_lines(data: bytes) -> tuple[list[str], str | None]:
+    """The file's lines as Python reads them, each without its comment (strings kept: a '#' inside a string
+    starts no comment); and why the file needs the instructor's eye before its lines can be trusted: a
+    declared source encoding other than UTF-8 (Python would read other code than the diff shows), bytes
+    that are not UTF-8, or text the tokenizer rejects (then the lines are kept whole, comments included)."""
     try:
-        for tok in tokenize.generate_tokens(io.StringIO(line).readline):
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as e:
+        return data.decode("utf-8", "replace").splitlines(), f"declares a source encoding Python rejects ({e})"
+    if encoding not in ("utf-8", "utf-8-sig"):
+        return data.decode("utf-8", "replace").splitlines(), (f"declares the source encoding {encoding}: Python "
+                                                               "reads other code than the diff shows")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace").splitlines(), "is not valid UTF-8"
+    lines = text.splitlines()
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
             if tok.type == tokenize.COMMENT:
-                line = line[:tok.start[1]]
-                break
-    except (tokenize.TokenError, SyntaxError):
-        pass  # an unfinished bracket or string: compared whole
-    return "".join(line.split())
+                row, col = tok.start
+                lines[row - 1] = lines[row - 1][:col]
+    except (tokenize.TokenError, SyntaxError, IndexError):
+        return text.splitlines(), "is not valid Python (its lines were read whole, comments included)"
+    return lines, None
+
+
+def as_code(text: str) -> list[str]:
+    """Each line as Python reads it, for comparing: without its comment (code_lines) and without whitespace."""
+    return ["".join(line.split()) for line in code_lines(text.encode())[0]]
 
 
 def reversal(b: Break, text: str, pristine: str | None = None) -> str:
@@ -79,8 +99,8 @@ def reversal(b: Break, text: str, pristine: str | None = None) -> str:
         if n_new:
             return "still on"
         return "reverted" if n_old == 1 else "fixed otherwise"
-    now_, shipped = [as_code(x) for x in text.splitlines()], [as_code(x) for x in pristine.splitlines()]
-    new, old = as_code(b.new), as_code(b.old)
+    now_, shipped = as_code(text), as_code(pristine)
+    (new,), (old,) = as_code(b.new), as_code(b.old)
     if now_.count(new) > shipped.count(new):
         return "still on"
     return "reverted" if now_.count(old) == shipped.count(old) else "fixed otherwise"
