@@ -67,6 +67,15 @@ def test_every_page_has_its_translation():
     assert not missing_en, f"Spanish pages without their English page: {missing_en}"
 
 
+def test_no_line_of_prose_starts_with_a_hash_by_accident():
+    """The site's Markdown makes any line that starts with # a heading, space or not (md.headings reads
+    them so too): a wrapped "#5 and #31" became a stray title."""
+    stray = [f"{page}: #{title}" for page in _pages(ROOT)
+             for level, title in md.headings((ROOT / page).read_text(encoding="utf-8"))
+             if f"{'#' * level}{title}" in (ROOT / page).read_text(encoding="utf-8").splitlines()]
+    assert not stray, "a line starts with # but is no heading (move the word before it):\n" + "\n".join(stray)
+
+
 @pytest.mark.parametrize("page", _english_pages())
 def test_translation_has_the_same_headings(page):
     en = (ROOT / page).read_text(encoding="utf-8")

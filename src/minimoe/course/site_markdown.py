@@ -49,12 +49,13 @@ def outside_code(text: str, fn) -> str:
 
 
 def headings(text: str) -> list[tuple[int, str]]:
-    """(level, title) of every Markdown heading outside fenced code blocks."""
+    """(level, title) of every Markdown heading outside fenced code blocks. As the site's Markdown reads them,
+    a line that starts with # is a heading even with no space after the hashes ("#5 and #31" is one)."""
     found, fenced = [], False
     for line in text.splitlines():
         if FENCE_RE.match(line):
             fenced = not fenced
-        elif not fenced and (m := re.match(r"^(#{1,6})\s+(.+?)\s*#*\s*$", line)):
+        elif not fenced and (m := re.match(r"^(#{1,6})(?!#)[ \t]*(.+?)[ \t]*#*[ \t]*$", line)):
             found.append((len(m.group(1)), m.group(2)))
     return found
 
