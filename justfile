@@ -106,6 +106,10 @@ docs-serve *args:
 bench *args:
     {{python}} -m minimoe.perf.bench "$@"
 
+# Split goal G5's gap (the MoE layer over its balanced floor) into the dispatch and the grouped matmuls, and name their torch operations with the profiler
+bench-gap *args:
+    {{python}} -m minimoe.perf.gap "$@"
+
 # Where the time of `just moe-train` goes: fresh runs' wall time, each phase, each part of a step, the torch ops (same flags, e.g. just profile --steps 500)
 profile *args:
     {{python}} -m minimoe.perf.profile "$@"

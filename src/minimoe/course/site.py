@@ -27,6 +27,7 @@ mkdocs.yml (site_hooks.py), so `mkdocs build` and `mkdocs serve` stage the site 
     python -m minimoe.course.site stage                 only assemble build/site-src
     python -m minimoe.course.site record-bench          copy runs/bench/bench.{json,png} into docs/performance/
     python -m minimoe.course.site record-profile        copy runs/profile/profile.json into docs/performance/
+    python -m minimoe.course.site record-gap            copy runs/bench/gap.json into docs/performance/
 """
 
 from __future__ import annotations
@@ -257,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--from", dest="source", default="runs/bench")
     s = sub.add_parser("record-profile", help="copy the latest profile (runs/profile/) into docs/performance/")
     s.add_argument("--from", dest="source", default="runs/profile")
+    s = sub.add_parser("record-gap",
+                       help="copy the latest split of G5's gap (runs/bench/gap.json) into docs/performance/")
+    s.add_argument("--from", dest="source", default="runs/bench")
     return p
 
 
@@ -280,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "record-profile":
             site_bench.record_profile(root, args.source)
+        elif args.cmd == "record-gap":
+            site_bench.record_gap(root, args.source)
         else:
             site_bench.record_bench(root, args.source)
         return 0

@@ -7,6 +7,10 @@ marker of docs/performance/index(.es).md (<!-- bench-gpu -->: the GPU run) becom
 machine, the goals' verdicts (a table read from `bench.goals()`), the times and the throughput as
 tables (one per token count), the plot, and, in a collapsed box, the run exactly as `just bench`
 prints it (its own `table()` and `goals()`). With nothing recorded, the page says so.
+
+`just bench-gap` (perf/gap.py: G5's gap split into the dispatch and the grouped matmuls) and `just profile`
+(perf/profile.py: the demo run) are recorded the same way, as gap.json and profile.json, by `record_gap`
+and `record_profile`, and shown at the <!-- bench-gap --> and <!-- demo-profile --> markers.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ from .site_pages import code_block, indented
 BENCH_DIR = "docs/performance"
 BENCH_MARKS = {"<!-- bench -->": "bench", "<!-- bench-gpu -->": "bench-gpu"}  # marker -> the recorded files' stem
 PROFILE_MARK = "<!-- demo-profile -->"  # `just profile`'s recorded run (docs/performance/profile.json)
+GAP_MARK = "<!-- bench-gap -->"  # `just bench-gap`'s recorded run (docs/performance/gap.json)
+# The profile's parts of the layer (perf/gap.py's PARTS and "other") as the page's columns show them
+GAP_COLUMNS = {"expert matmuls": ("expert matmuls",), "expert activations": ("expert activations",),
+               "dispatch": ("sort and counts", "gather and combine"), "other": ("autograd", "other")}
 DEMO_GOAL_S = 5.0  # the course's goal for `just moe-train --steps 500`, wall seconds on two cores
 
 T = {
@@ -73,6 +81,27 @@ T = {
                        "which the profiler's own cost inflates; the backward pass's operations included): "
                        "{calls:.0f} calls a step, the {top} that take the most time:",
         "op": "operation", "share": "share", "calls": "calls a step",
+        "gap_none": "No split of G5's gap has been recorded yet. Run `just bench-gap` (it writes "
+                    "`runs/bench/gap.json`), then record it with `python -m minimoe.course.site record-gap`.",
+        "gap_meta": "Recorded from `just bench-gap`: torch {torch}, {threads} threads, D = {width}, F = {hidden}, "
+                    "{repeats} rounds a cell in alternating order, on a {machine} machine.",
+        "gap_summary": "In the {n} cells G5 covers, minimoe takes {g_lo:.2f}x to {g_hi:.2f}x the floor (medians of the "
+                       "pairs). The ragged layout's gap splits into the dispatch, {d_lo:.2f}x to {d_hi:.2f}x (sort, "
+                       "gathers and combine, `ragged / experts`), and the grouped matmuls, {m_lo:.2f}x to {m_hi:.2f}x "
+                       "(the experts on their real counts against the floor's batched matmuls on equal counts, "
+                       "`experts / balanced`). The whole interval is over G5's 1.1 in {d_over} of {n} cells for the "
+                       "dispatch, in {m_over} for the grouped matmuls.",
+        "gap_split": "Each factor, the median of the rounds' pairs and its 95% interval (`layout`: what "
+                     "`--experts-impl auto` runs there; `busiest`: the busiest expert's tokens over the mean):",
+        "gap_parts": "A few calls of `ragged` and `balanced` under torch.profiler: the matmul calls in one call, with "
+                     "their self CPU time each, and the profiled time shared out by the part of the layer that ran it "
+                     "(self CPU time; `profiled / timed`: the profiled call's time over the unprofiled rounds' "
+                     "median, the profiler's own cost):",
+        "column": "column", "matmuls": "matmul calls x us each", "profiled": "profiled / timed",
+        "factors": ("G5", "dispatch", "grouped matmuls"),
+        "gap_parts_title": "The profile, cell by cell: which operations run, and how many matmuls",
+        "parts": {"expert matmuls": "expert matmuls", "expert activations": "expert activations",
+                  "dispatch": "sort, gather, combine", "other": "autograd, other"},
     },
     "es": {
         "bench_none": "Todavía no se ha registrado ninguna medida. Ejecuta `just bench` (escribe "
@@ -125,6 +154,28 @@ T = {
                        "que el coste del propio profiler infla; incluidas las del backward): {calls:.0f} "
                        "llamadas por paso; las {top} que más tiempo ocupan:",
         "op": "operación", "share": "parte", "calls": "llamadas por paso",
+        "gap_none": "Todavía no se ha registrado el desglose de la distancia de G5. Ejecuta `just bench-gap` "
+                    "(escribe `runs/bench/gap.json`) y regístralo con `python -m minimoe.course.site record-gap`.",
+        "gap_meta": "Registrado con `just bench-gap`: torch {torch}, {threads} hilos, D = {width}, F = {hidden}, "
+                    "{repeats} rondas por celda en orden alterno, en una máquina {machine}.",
+        "gap_summary": "En las {n} celdas que cubre G5, minimoe tarda de {g_lo:.2f}x a {g_hi:.2f}x el suelo (medianas "
+                       "de los pares). La distancia del formato ragged se divide en el despacho, de {d_lo:.2f}x a "
+                       "{d_hi:.2f}x (ordenar, reunir y combinar, `ragged / experts`), y los matmuls agrupados, de "
+                       "{m_lo:.2f}x a {m_hi:.2f}x (los expertos con sus cuentas reales frente a los matmuls por lotes "
+                       "del suelo con cuentas iguales, `experts / balanced`). El intervalo entero pasa del 1.1 de G5 "
+                       "en {d_over} de {n} celdas para el despacho y en {m_over} para los matmuls agrupados.",
+        "gap_split": "Cada factor, la mediana de los pares de las rondas y su intervalo del 95 % (`layout`: lo que "
+                     "ejecuta `--experts-impl auto` ahí; `busiest`: los tokens del experto más cargado sobre la "
+                     "media):",
+        "gap_parts": "Unas pocas llamadas de `ragged` y `balanced` bajo torch.profiler: las llamadas a matmul de una "
+                     "llamada, con su tiempo de CPU propio cada una, y el tiempo perfilado repartido según la parte "
+                     "de la capa que lo ejecutó (tiempo de CPU propio; `perfilado / medido`: el tiempo de la llamada "
+                     "perfilada sobre la mediana de las rondas sin profiler, el coste del propio profiler):",
+        "column": "columna", "matmuls": "llamadas a matmul x us cada una", "profiled": "perfilado / medido",
+        "factors": ("G5", "despacho", "matmuls agrupados"),
+        "gap_parts_title": "El perfil, celda a celda: qué operaciones se ejecutan y cuántos matmuls",
+        "parts": {"expert matmuls": "matmuls de los expertos", "expert activations": "activaciones de los expertos",
+                  "dispatch": "ordenar, reunir, combinar", "other": "autograd, otros"},
         "names": {  # the profile's phases and parts (perf/profile.py), as the Spanish page names them
             "start Python, import torch and minimoe": "arrancar Python, importar torch y minimoe", "data": "datos",
             "model and optimizer": "modelo y optimizador", "training steps": "pasos de entrenamiento",
@@ -305,15 +356,59 @@ def profile_markdown(data: dict, lang: str) -> str:
     return "\n".join(out + [""])
 
 
-def profile_section(root: Path, lang: str) -> str:
-    path = root / BENCH_DIR / "profile.json"
+def gap_markdown(data: dict, lang: str) -> str:
+    """`just bench-gap`'s recorded run as the page shows it: the summary of G5's two factors, the split cell
+    by cell, and the profile that names the operations behind them."""
+    from ..perf.gap import FACTORS, PROFILED
+
+    t = T[lang]
+    try:
+        cells, meta, summ = data["cells"], data["meta"], data["summary"]
+
+        def spread(r):
+            return f"{r[0]:.2f}x ({r[1]:.2f}-{r[2]:.2f})"
+
+        g, d, m = (summ[f"{a}/{b}"] for a, b in FACTORS)
+        out = [t["gap_meta"].format(**meta), "",
+               t["gap_summary"].format(n=len(cells), g_lo=g["low"], g_hi=g["high"], d_lo=d["low"], d_hi=d["high"],
+                                       m_lo=m["low"], m_hi=m["high"], d_over=d["over_1.1"], m_over=m["over_1.1"]),
+               "", t["gap_split"], "",
+               "| T, E, K | layout | busiest | " + " | ".join(f"{t['factors'][i]}: `{a} / {b}`"
+                                                           for i, (a, b) in enumerate(FACTORS)) + " |",
+               "|---|---|---:|" + "---:|" * len(FACTORS)]
+        for c in cells:
+            out.append(f"| {c['tokens']}, {c['experts']}, {c['top_k']} | {c['layout']} | "
+                       f"{c['busiest_over_mean']:.2f} | "
+                       + " | ".join(spread(c["ratios"][f"{a}/{b}"]) for a, b in FACTORS) + " |")
+        out += ["", f'??? note "{t["gap_parts_title"]}"', "", indented(t["gap_parts"]), "",
+                f"    | T, E, K | {t['column']} | {t['matmuls']} | " + " | ".join(t["parts"][n] for n in GAP_COLUMNS)
+                + f" | {t['profiled']} |", "    |---|---|---|" + "---:|" * (len(GAP_COLUMNS) + 1)]
+        for c in cells:
+            for col in PROFILED:
+                p = c["profiles"][col]
+                total = sum(p["parts_ms"].values()) or 1.0
+                mm = ", ".join(f"`{op.split('::')[1]}` {v['calls']:.0f} x {v['us_each']:.0f}"
+                               for op, v in p["matmul"].items())
+                out.append(f"    | {c['tokens']}, {c['experts']}, {c['top_k']} | `{col}` | {mm} | "
+                           + " | ".join(f"{100 * sum(p['parts_ms'][n] for n in parts) / total:.0f}%"
+                                        for parts in GAP_COLUMNS.values())
+                           + f" | {p['profiled_ms'] / c['columns'][col]['ms']:.2f} |")
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        raise CourseError(f"the split is not in the format of this minimoe.perf.gap ({e!r}): run `just bench-gap` "
+                          "again, then record it: `python -m minimoe.course.site record-gap`") from None
+    return "\n".join(out + [""])
+
+
+def _recorded_section(root: Path, lang: str, name: str, none: str, render) -> str:
+    """docs/performance/`name` rendered for the page, or a note saying how to record it."""
+    path = root / BENCH_DIR / name
     if not path.is_file():
-        return f'!!! note ""\n{indented(T[lang]["profile_none"])}\n'
+        return f'!!! note ""\n{indented(T[lang][none])}\n'
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
-        raise CourseError(f"{BENCH_DIR}/profile.json is not valid JSON: record the profile again") from None
-    return profile_markdown(data, lang)
+        raise CourseError(f"{BENCH_DIR}/{name} is not valid JSON: record it again") from None
+    return render(data, lang)
 
 
 def fill_bench(text: str, root: Path, lang: str) -> str:
@@ -321,21 +416,33 @@ def fill_bench(text: str, root: Path, lang: str) -> str:
         if mark in text:
             text = text.replace(mark, bench_section(root, lang, stem))
     if PROFILE_MARK in text:
-        text = text.replace(PROFILE_MARK, profile_section(root, lang))
+        text = text.replace(PROFILE_MARK,
+                            _recorded_section(root, lang, "profile.json", "profile_none", profile_markdown))
+    if GAP_MARK in text:
+        text = text.replace(GAP_MARK, _recorded_section(root, lang, "gap.json", "gap_none", gap_markdown))
     return text
 
 
 def record_profile(root: Path, source: str = "runs/profile", echo=print) -> Path:
     """Copy `just profile`'s profile.json into docs/performance/ (committed; the performance page shows it)."""
-    src = root / source / "profile.json"
+    return _record_json(root, source, "profile.json", "just profile --steps 500", profile_markdown, echo)
+
+
+def record_gap(root: Path, source: str = "runs/bench", echo=print) -> Path:
+    """Copy `just bench-gap`'s gap.json into docs/performance/ (committed; the performance page shows it)."""
+    return _record_json(root, source, "gap.json", "just bench-gap", gap_markdown, echo)
+
+
+def _record_json(root: Path, source: str, name: str, command: str, render, echo) -> Path:
+    src = root / source / name
     if not src.is_file():
-        raise CourseError(f"no profile in {source}/ (profile.json): run `just profile --steps 500` first")
+        raise CourseError(f"no {name} in {source}/: run `{command}` first")
     try:
         data = json.loads(src.read_text(encoding="utf-8"))
     except ValueError:
-        raise CourseError(f"{source}/profile.json is not valid JSON: run `just profile` again") from None
-    profile_markdown(data, "en")  # refuses a file this minimoe.perf.profile did not write
-    target = root / BENCH_DIR / "profile.json"
+        raise CourseError(f"{source}/{name} is not valid JSON: run `{command}` again") from None
+    render(data, "en")  # refuses a file this minimoe did not write
+    target = root / BENCH_DIR / name
     shutil.copy2(src, target)
     echo(f"recorded {target.relative_to(root)}")
     return target

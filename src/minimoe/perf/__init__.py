@@ -19,7 +19,9 @@ forward and backward. One switch chooses, the way Hugging Face's `experts_implem
 adamw.py is the training loop's AdamW: torch's arithmetic, bit for bit, without the second it takes
 to import torch.optim's compiler hooks. bench.py and bench_report.py are `just bench`: the MoE layer
 timed beside a dense FFN, its floor, Hugging Face's Mixtral block and a loop, in rounds of pairs, and
-the course's speed goals judged on the result.
+the course's speed goals judged on the result. gap.py is `just bench-gap`: goal G5's gap to the floor
+split into the dispatch and the grouped matmuls, their operations named by the profiler. profile.py is
+`just profile`: where the time of the demo run goes.
 """
 
 from __future__ import annotations
