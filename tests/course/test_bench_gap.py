@@ -97,25 +97,29 @@ def test_cells_goal_five_does_not_cover_are_refused_with_why(capsys):
 
 
 def test_performance_page_claims_about_g5s_gap_hold_in_the_recorded_split():
-    """docs/performance says: each factor's whole interval is over 1.1 in some cell; the dispatch's median is
-    over 1.1 in every E = 8 cell; from E = 64 up the grouped matmuls' factor is the larger one in every cell,
-    its whole interval over 1.1; the ragged layer runs 9*E aten::mm a call (576 at E = 64, 4,608 at E = 512)
-    where the floor runs 9 aten::bmm."""
+    """docs/performance says: each factor's whole interval is over 1.1 in several cells; at E = 8 the grouped
+    matmuls' factor is 1.4 at most and the dispatch's about 1.1 to 1.3 in every cell; at E = 512 the grouped
+    matmuls' factor is 1.5 or more and the dispatch's about 1.1 or less; the ragged layer runs 9*E aten::mm a
+    call (576 at E = 64, 4,608 at E = 512) where the floor runs 9 aten::bmm. (Two runs on the recording
+    machine: dispatch at E = 8 1.11-1.29 and 1.11-1.23; at E = 512 at most 1.10 and 1.08; grouped matmuls at
+    E = 512 at least 1.60 both times.)"""
     data = json.loads((PERFORMANCE / "gap.json").read_text())
     cells = data["cells"]
     covered = gap.g5_cells([4096, 1024], [8, 64, 512, 4096], [1, 2, 7])
     assert {(c["tokens"], c["experts"], c["top_k"]) for c in cells} == set(covered)
-    assert data["summary"]["ragged/experts"]["over_1.1"] > 0 and data["summary"]["experts/balanced"]["over_1.1"] > 0
+    assert data["summary"]["ragged/experts"]["over_1.1"] >= 3 and data["summary"]["experts/balanced"]["over_1.1"] >= 3
     for c in cells:
-        dispatch, matmuls = c["ratios"]["ragged/experts"], c["ratios"]["experts/balanced"]
+        dispatch, matmuls = c["ratios"]["ragged/experts"][0], c["ratios"]["experts/balanced"][0]
         if c["experts"] == 8:
-            assert dispatch[0] > 1.1, c
-        else:
-            assert matmuls[0] > dispatch[0] and matmuls[1] > 1.1, c
+            assert 1.05 <= dispatch <= 1.35 and matmuls <= 1.4, c
+        if c["experts"] == 512:
+            assert matmuls >= 1.5 and dispatch <= 1.12, c
         assert c["profiles"]["ragged"]["matmul"]["aten::mm"]["calls"] == 9 * c["experts"]
         assert set(c["profiles"]["balanced"]["matmul"]) == {"aten::bmm"}
         assert c["profiles"]["balanced"]["matmul"]["aten::bmm"]["calls"] == 9
-    for page, words in (("index.md", ("576 at E = 64, 4,608 at E = 512", "every E = 8 cell", "E ≥ 64")),
-                        ("index.es.md", ("576 con E = 64, 4608 con E = 512", "celdas con E = 8", "E ≥ 64"))):
-        text = (PERFORMANCE / page).read_text()
+    for page, words in (("index.md", ("576 at E = 64, 4,608 at E = 512", "every E = 8 cell", "1.4× at most",
+                                      "1.5× the floor or more", "10% to 30%")),
+                        ("index.es.md", ("576 con E = 64, 4608 con E = 512", "celdas con E = 8", "como mucho, 1.4×",
+                                         "1.5× el suelo o más", "10 % a un 30 %"))):
+        text = " ".join((PERFORMANCE / page).read_text().split())  # (the words, whatever the line breaks)
         assert "<!-- bench-gap -->" in text and all(w in text for w in words), page
