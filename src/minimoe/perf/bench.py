@@ -318,15 +318,20 @@ def _ints(s: str) -> list[int]:
     return [int(v) for v in s.split(",") if v]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def add_grid_arguments(p: argparse.ArgumentParser) -> None:
+    """The grid of cells and the layer's shape, as `just bench` and `just bench-gap` take them."""
     p.add_argument("--tokens", type=_ints, default=[4096, 1024], help="T: tokens per call, comma-separated")
     p.add_argument("--experts", type=_ints, default=[8, 64, 512, 4096], help="E values, comma-separated")
     p.add_argument("--top-k", type=_ints, default=[1, 2, 7], help="K values, comma-separated")
     p.add_argument("--width", type=int, default=64, help="D: width of the residual stream")
     p.add_argument("--hidden", type=int, default=128, help="F: hidden width of one expert")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_grid_arguments(p)
     p.add_argument("--repeats", type=int, default=25,
                    help="rounds per cell: every column once a round, in alternating order; ratios are the median "
                         "of the rounds' pairs")

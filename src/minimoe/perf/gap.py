@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 
 from ..experts import Experts, swiglu
-from .bench import _quiet_stderr, _timed, draw_inputs, keep_freed_memory
+from .bench import _quiet_stderr, _timed, add_grid_arguments, draw_inputs, keep_freed_memory
 from .bench_report import pair_ratio
 from .layouts import auto_forward, choose_layout
 from .ragged import ragged_forward
@@ -196,25 +196,16 @@ def summary(cells: list[dict]) -> dict:
     """Each factor's lowest and highest median over the cells, and the cells where it is over G5's 1.1."""
     out = {}
     for a, b in FACTORS:
-        meds = [(c["ratios"][f"{a}/{b}"][0], (c["tokens"], c["experts"], c["top_k"])) for c in cells]
-        out[f"{a}/{b}"] = {"low": min(meds)[0], "high": max(meds)[0],
+        meds = [c["ratios"][f"{a}/{b}"][0] for c in cells]
+        out[f"{a}/{b}"] = {"low": min(meds), "high": max(meds),
                            "over_1.1": sum(1 for c in cells if c["ratios"][f"{a}/{b}"][1] > 1.1)}
     return out
-
-
-def _ints(s: str) -> list[int]:
-    return [int(v) for v in s.split(",") if v]
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench-gap", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--tokens", type=_ints, default=[4096, 1024], help="T values, comma-separated")
-    p.add_argument("--experts", type=_ints, default=[8, 64, 512, 4096], help="E values, comma-separated")
-    p.add_argument("--top-k", type=_ints, default=[1, 2, 7], help="K values, comma-separated")
-    p.add_argument("--width", type=int, default=64, help="D: width of the residual stream")
-    p.add_argument("--hidden", type=int, default=128, help="F: hidden width of one expert")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    add_grid_arguments(p)
     p.add_argument("--repeats", type=int, default=25, help="rounds per cell, every column once a round")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls per column after the first (checking) one")
     p.add_argument("--profile-calls", type=int, default=3, help="profiled calls per column (ragged, balanced)")
