@@ -41,7 +41,6 @@ class Routing:
 def route(logits_TE: torch.Tensor, top_k: int, gating: str = "sparse",
           bias_E: torch.Tensor | None = None) -> Routing:
     """Turn router scores into expert choices and combine weights (pure: tensors in, Routing out)."""
-    E = logits_TE.shape[-1]
     logits_TE = logits_TE.float()  # fp32 softmax: in bf16, near-ties flip the top-k
     probs_TE = logits_TE.softmax(dim=-1)
     if gating == "soft":  # every expert runs, weighted by probs_TE; the load is each expert's gate mass
@@ -55,7 +54,7 @@ def route(logits_TE: torch.Tensor, top_k: int, gating: str = "sparse",
         weights_TK = weights_TK / weights_TK.sum(dim=-1, keepdim=True)  # each token's K weights sum to 1
     if gating == "ste":
         weights_TK = weights_TK + (1.0 - weights_TK).detach()  # forward: exactly 1.0; backward: d(prob)
-    load_E = torch.bincount(ids_TK.reshape(-1), minlength=E).float()
+    load_E = torch.bincount(ids_TK.reshape(-1), minlength=logits_TE.shape[-1]).float()
     return Routing(logits_TE, probs_TE, ids_TK, weights_TK, load_E)
 
 

@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -331,6 +332,25 @@ def test_case_11_a_blind_break_is_named_nowhere_the_engine_writes(in_repo, catal
     assert set(states.values()) == {"?"}
 
 
+def test_the_break_list_hides_a_blind_phases_titles_until_its_line_is_changed(in_repo, catalog, capsys):
+    """A title names a cause: with three breaks in a phase, listing them would make the blind hunt a
+    multiple choice. `just breaks` hides them while the blind break's line is as the break wrote it."""
+    learners.new_learner(in_repo, "gil")
+    assert course_main(["break", "blind", "38", "--seed", "1"]) == 0
+    (on,) = [b for b in catalog.values() if switch.status(b, in_repo) == "on"]
+    capsys.readouterr()
+    course_main(["list"])
+    out = capsys.readouterr().out
+    assert not [b.id for b in catalog.values() if b.phase == 38 and b.t("title") in out]
+    assert catalog["36-01"].t("title") in out  # the other phases keep theirs
+    path = in_repo / on.target
+    path.write_text(path.read_text().replace(on.new, on.old))  # the learner's own fix
+    course_main(["list", "--phase", "38"])
+    out = capsys.readouterr().out
+    assert all(b.t("title") in out for b in catalog.values() if b.phase == 38)
+    assert {row.split()[2] for row in out.splitlines()[1:] if row[:2] == "38"} == {"?"}  # still not which one
+
+
 def test_the_hunt_page_prints_in_the_terminal_and_names_no_break(in_repo, catalog, capsys):
     for lang in ("en", "es"):
         assert course_main(["hunt", "36", "--lang", lang]) == 0
@@ -458,3 +478,23 @@ def test_verify_seeds_are_a_count_or_a_list():
     for bad in ("0", "-1", "a,b", ","):
         with pytest.raises(CourseError, match="one seed with a comma: 0,"):
             parse_seeds(bad)
+
+
+def test_no_break_leaves_a_lint_warning_that_points_at_its_line(repo, catalog):
+    """`just lint` runs ruff over the learner's code: a break that leaves an unused name or import behind would
+    have ruff name the broken function before any hunt. Each break, switched on, lints as clean as the pristine
+    file."""
+    def lint(path):
+        out = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", "--no-cache", path],
+                             cwd=repo, capture_output=True, text=True)
+        return sorted(line.split(":", 3)[-1] for line in out.stdout.splitlines() if line.startswith(path))
+
+    loud = []
+    for b in catalog.values():
+        before = lint(b.target)
+        switch.switch_on(b, repo)
+        after = lint(b.target)
+        switch.switch_off(b, repo, catalog)
+        if after != before:
+            loud.append(f"{b.id} ({b.target}): {sorted(set(after) - set(before))}")
+    assert not loud, "breaks that ruff points at:\n" + "\n".join(loud)

@@ -43,11 +43,11 @@ def test_a_batchs_loads_are_whole_tokens_adding_up_to_t_times_k(corpus, seed, ob
 
 
 def test_telemetry_sees_every_token_on_one_expert(corpus, seed, observe):
-    """A selection bias of +100 on expert 0: every token's pick, while the probabilities stay near uniform."""
+    """A selection bias of +100 on expert 0 sends every token there; the telemetry must show it."""
     model, x = _model_and_batch(corpus, seed, bias_update_rate=0.001)
     with torch.no_grad():
         for block in model.moe_blocks:
-            block.router.bias_E[0] = 100.0  # aux-loss-free bias: steers the pick, not the weights
+            block.router.bias_E[0] = 100.0  # aux-loss-free bias (phase 37)
         _, routings = model(x)
     health = routing_health(routings, model.moe_layers)
     observe("forced_max_load", min(h.max_load for h in health), 1.0, ">=")

@@ -35,26 +35,33 @@ from .switch import pick_blind, status, switch_off, switch_off_all, switch_on, t
 from .verify import kill_matrix, margins, save, verify
 
 
-def _states(root, cat, phase: int | None) -> tuple[dict[str, str], set[int]]:
-    """Each listed break's state and the phases with a blind exercise (whose states are not shown, or the
-    listing gives it away), read together under the lock: a switch cannot land between the two reads."""
+def _states(root, cat, phase: int | None) -> tuple[dict[str, str], set[int], set[int]]:
+    """Each listed break's state; the phases with a blind exercise (whose states are not shown, or the listing
+    gives it away); and among them those whose blind break's line is still broken (whose titles are not shown
+    either: each title names a cause, and a phase's few titles would make the hunt a multiple choice). Read
+    together under the lock: a switch cannot land between the reads."""
     with guard.exclusive(root):
-        hidden = {t.exercise.phase for t in tracked(root, cat) if t.exercise.blind}
-        return {b.id: status(b, root) for b in cat.values() if not phase or b.phase == phase}, hidden
+        blind = [t for t in tracked(root, cat) if t.exercise.blind]
+        states = {b.id: status(b, root) for b in cat.values() if not phase or b.phase == phase}
+        return states, {t.exercise.phase for t in blind}, {t.exercise.phase for t in blind if t.line == "on"}
 
 
 def cmd_list(root, args):
     cat = load_catalog(root)
-    states, hidden = _states(root, cat, args.phase)
+    states, hidden, untitled = _states(root, cat, args.phase)
     rows = [f"{'phase':<5}  {'id':<6}  {'state':<7}  title"]
     for b in cat.values():
         if b.id not in states:
             continue
         shown = "?" if b.phase in hidden else {"on": "ON", "off": "off", "edited": "edited"}[states[b.id]]
-        rows.append(f"{b.phase:<5}  {b.id:<6}  {shown:<7}  {b.t('title', args.lang)}")
+        title = "(hidden during your blind hunt)" if b.phase in untitled else b.t("title", args.lang)
+        rows.append(f"{b.phase:<5}  {b.id:<6}  {shown:<7}  {title}")
     print("\n".join(rows))
     if hidden:
         print("? = a blind break is among these; `just break status` says what it can")
+    if untitled:
+        print(f"the titles of phase {', '.join(map(str, sorted(untitled)))} name their causes: they show once you "
+              "have changed the blind break's line (then name it in your notes by its id)")
 
 
 def what_is_on(root, cat) -> list[str]:
@@ -298,7 +305,7 @@ def cmd_hunt(root: Path, args) -> None:
     found = [ph for ph in phases(root, load_catalog(root)) if ph.number == args.phase]
     if not found:
         raise CourseError(f"no phase {args.phase}; `just breaks` lists the phases and their breaks")
-    print(hunt_page(root, found[0], args.lang))
+    print(hunt_page(root, found[0], args.lang, terminal=True))
 
 
 def build_parser() -> argparse.ArgumentParser:
