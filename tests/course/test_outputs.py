@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from minimoe.course import numerics, outputs
+from minimoe.course import numerics, outputs, site_phases
+from minimoe.course.catalog import load_catalog
 from minimoe.course.outputs_compare import EXACT, Rule, compare, parse_tolerance
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +22,18 @@ def test_every_output_block_has_a_spec_and_every_spec_is_shown():
     names = {s.name for s in outputs.load_specs(ROOT)}
     shown = {n for page in outputs.lab_pages(ROOT) for n in outputs.page_blocks(page)}
     assert shown <= names, f"blocks without an outputs.yaml entry: {sorted(shown - names)}"
+    shown |= {s.name for ph in site_phases.phases(ROOT, load_catalog(ROOT))
+              for s in site_phases.hunt_outputs(ROOT, ph).values()}  # the blind-hunt pages show these
     assert names <= shown, f"outputs.yaml entries no page shows: {sorted(names - shown)}"
+
+
+def test_every_command_of_a_blind_hunt_page_has_its_healthy_output():
+    """A hunt page asks to compare with the healthy model: each command it lists (but a test run, whose healthy
+    result is that its tests pass) has a recorded output with no break on, shown on the page."""
+    missing = [f"phase {ph.number}: just {c}" for ph in site_phases.phases(ROOT, load_catalog(ROOT))
+               for c in ph.syllabus["hunt"]["run"]
+               if not c.startswith("test ") and c not in site_phases.hunt_outputs(ROOT, ph)]
+    assert not missing, "hunt commands with no healthy output in outputs.yaml:\n" + "\n".join(missing)
 
 
 def test_exact_comparison_allows_no_difference():

@@ -67,6 +67,15 @@ def test_every_page_has_its_translation():
     assert not missing_en, f"Spanish pages without their English page: {missing_en}"
 
 
+def test_every_source_file_a_page_names_exists():
+    """A page that sends a learner to src/minimoe/x.py must name a file that is there (phase 36 and 38's lab 00
+    once listed a dispatch.py that the package never had)."""
+    missing = sorted({f"{page}: {m}" for page in _pages(ROOT) + ["README.md"]
+                      for m in re.findall(r"src/minimoe/[\w/]+\.py", (ROOT / page).read_text(encoding="utf-8"))
+                      if not (ROOT / m).is_file()})
+    assert not missing, "pages name source files that do not exist:\n" + "\n".join(missing)
+
+
 def test_no_line_of_prose_starts_with_a_hash_by_accident():
     """The site's Markdown makes any line that starts with # a heading, space or not (md.headings reads
     them so too): a wrapped "#5 and #31" became a stray title."""

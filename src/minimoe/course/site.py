@@ -108,6 +108,7 @@ def stage_pages(root: Path) -> Staged:
         if s in by_page:
             text = site_pages.insert_hints(site_phases.spoilers(text, lang), *by_page[s])
         text = site_bench.fill_bench(text, root, lang)
+        text = site_phases.mark_excerpts(text, root, lang)
         text = site_pages.fill_phases(text, root, catalog, lang, s)
         text = site_phases.fill_syllabus(text, root, all_phases, lang, s)
         dest = MOVED.get(s, s)

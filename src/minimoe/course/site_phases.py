@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import Break, CourseError, safe_yaml
+from .outputs import BLOCK_RE, OutputSpec, load_specs
 from .site_markdown import es_name, is_es, title_of
 
 SPOILER_RE = re.compile(r"^<!-- spoiler -->\n(.*?)^<!-- /spoiler -->\n?", re.S | re.M)
@@ -53,6 +54,12 @@ T = {
         "run_text": "Run what lab 00 runs and compare every number with the healthy run on its page and with "
                     "the healthy ranges of the [phase overview]({readme}). Run it more than once, or on "
                     "other seeds (`--seed N`), before you trust a difference.",
+        "healthy": "The healthy model", "excerpt": "the lines to compare; the command prints more",
+        "excerpt_note": "An excerpt: the lines to compare. The command prints more.",
+        "healthy_text": "What each command printed on the healthy code, with no break on (recorded by `just "
+                        "docs-outputs`; your numbers differ a little from one machine to another, not the "
+                        "picture):",
+        "healthy_none": "(not recorded yet: `just docs-outputs --phase N` records it)",
         "watch": "What to watch",
         "detectors": "The detectors",
         "detectors_text": "The phase's detector tests are the ones the grader runs. A red test reports what it "
@@ -64,7 +71,8 @@ T = {
         "record": "Record and check",
         "record_text": "When you have found the break, fix it in the code, write it down in "
                        "`learners/<name>/phase-{n}/notes/breaks.md` (the notes template says which fields), "
-                       "and run `just grade <name>`.",
+                       "and run `just grade <name>`. Once it passes, `just break off --all` closes the exercise (your "
+                       "fix stays), and the next `just break blind` can start.",
         "guided_title": "Phase {n}: the guided breaks",
         "guided_intro": "**Spoilers.** Each break's title names its bug, and each page tells its story from the "
                         "symptom to the fix. On a blind hunt, go to [Hunt blind]({hunt}) instead.",
@@ -98,6 +106,11 @@ T = {
         "run_text": "Ejecuta lo que ejecuta el lab 00 y compara cada número con la ejecución sana de su página y "
                     "con los rangos sanos del [resumen de la fase]({readme}). Ejecútalo más de una vez, o con "
                     "otras semillas aleatorias (`--seed N`), antes de fiarte de una diferencia.",
+        "healthy": "El modelo sano", "excerpt": "las líneas que comparar; la orden imprime más",
+        "excerpt_note": "Un extracto: las líneas que comparar. La orden imprime más.",
+        "healthy_text": "Lo que imprimió cada orden con el código sano, sin ningún break activado (registrado por "
+                        "`just docs-outputs`; tus números cambian un poco de una máquina a otra, no el cuadro):",
+        "healthy_none": "(todavía sin registrar: `just docs-outputs --phase N` lo registra)",
         "watch": "Qué vigilar",
         "detectors": "Los detectores",
         "detectors_text": "Los tests detectores de la fase son los que ejecuta el corrector. Un test en rojo informa "
@@ -110,7 +123,8 @@ T = {
         "record": "Anota y comprueba",
         "record_text": "Cuando hayas encontrado el break, corrígelo en el código, anótalo en "
                        "`learners/<nombre>/phase-{n}/notes/breaks.md` (la plantilla de notas dice qué campos) y "
-                       "ejecuta `just grade <nombre>`.",
+                       "ejecuta `just grade <nombre>`. Cuando lo apruebe, `just break off --all` cierra el ejercicio "
+                       "(tu arreglo se queda) y puede empezar el siguiente `just break blind`.",
         "guided_title": "Fase {n}: los breaks guiados",
         "guided_intro": "**Spoilers.** El título de cada break nombra su bug, y cada página cuenta su historia desde "
                         "el síntoma hasta el arreglo. En una caza a ciegas, ve a [Caza a ciegas]({hunt}).",
@@ -212,7 +226,43 @@ def _bullets(items: list[str]) -> list[str]:
     return [f"- {i}" for i in items] + [""]
 
 
-def hunt_page(root: Path, ph: Phase, lang: str) -> str:
+def mark_excerpts(text: str, root: Path, lang: str) -> str:
+    """Under each output block whose outputs.yaml entry keeps only some lines (`lines:`), say that it is an
+    excerpt: a learner comparing line by line would otherwise miss the lines the command also prints."""
+    filtered = {s.name for s in load_specs(root) if s.lines}
+
+    def note(m):
+        return m.group(0) + (f"\n\n*{T[lang]['excerpt_note']}*" if m.group(2) in filtered else "")
+    return BLOCK_RE.sub(note, text)
+
+
+def hunt_outputs(root: Path, ph: Phase) -> dict[str, OutputSpec]:
+    """Each command of the phase's blind-hunt page -> its healthy output: the outputs.yaml entry of the phase
+    that runs that command with no break on (`just docs-outputs` records it). A test command has none: on the
+    healthy code its tests pass."""
+    healthy = {}
+    for s in sorted(load_specs(root, ph.number), key=lambda s: s.lines is not None):  # whole outputs first
+        if s.brk is None:
+            healthy.setdefault(s.command, s)
+    return {c: healthy[c] for c in ph.syllabus["hunt"]["run"] if c in healthy}  # in the page's order
+
+
+def _healthy_boxes(root: Path, ph: Phase, lang: str, terminal: bool) -> list[str]:
+    """The healthy output of each hunt command, as saved: collapsed boxes on the site, plain blocks in a
+    terminal. The output's name is never shown (it may name the break whose measure it is)."""
+    out = [T[lang]["healthy_text"], ""]
+    for command, spec in hunt_outputs(root, ph).items():
+        text = spec.txt.read_text(encoding="utf-8").rstrip("\n") if spec.txt.is_file() else T[lang]["healthy_none"]
+        title = f"{T[lang]['healthy']}: just {command}" + (f" ({T[lang]['excerpt']})" if spec.lines else "")
+        if terminal:
+            out += [title, "", "```text", text, "```", ""]
+        else:
+            out += [f'??? example "{title}"', "", "    ```text",
+                    *(f"    {line}" if line else "" for line in text.splitlines()), "    ```", ""]
+    return out if len(out) > 2 else []
+
+
+def hunt_page(root: Path, ph: Phase, lang: str, terminal: bool = False) -> str:
     t, n = T[lang], ph.number
     watch = ph.syllabus["hunt"]["watch"][lang]
     run = "\n".join(f"just {c}" for c in ph.syllabus["hunt"]["run"])
@@ -220,7 +270,7 @@ def hunt_page(root: Path, ph: Phase, lang: str) -> str:
            f"## {t['start']}", "", t["start_text"], "", "```bash",
            f"just break blind {n}      # {t['start_cmt'].format(n=n)}", f"just break status        # {t['status_cmt']}",
            "```", "", f"## {t['run']}", "", "```bash", run, "```", "",
-           t["run_text"].format(readme=_lang("README.md", lang)), "",
+           t["run_text"].format(readme=_lang("README.md", lang)), "", *_healthy_boxes(root, ph, lang, terminal),
            f"## {t['watch']}", "", *_bullets(watch),
            f"## {t['detectors']}", "", "```bash", f"just test tests/phase{n}", "```", "", t["detectors_text"], "",
            f"## {t['ladder']}", "", "```bash", "just hint", "```", "", t["ladder_text"], "",
