@@ -50,7 +50,7 @@ params *args:
 lint:
     {{python}} -m ruff check src tests
 
-# List every break: phase, id, title, on/off (--phase N, --lang es)
+# List every break: phase, id, on/off (--titles: what each breaks, a spoiler for a blind hunt; --phase N, --lang es)
 breaks *args:
     {{python}} -m minimoe.course list "$@"
 

@@ -37,31 +37,35 @@ from .verify import kill_matrix, margins, save, verify
 
 def _states(root, cat, phase: int | None) -> tuple[dict[str, str], set[int], set[int]]:
     """Each listed break's state; the phases with a blind exercise (whose states are not shown, or the listing
-    gives it away); and among them those whose blind break's line is still broken (whose titles are not shown
-    either: each title names a cause, and a phase's few titles would make the hunt a multiple choice). Read
-    together under the lock: a switch cannot land between the reads."""
+    gives it away); and among them those whose blind break `just grade` has not yet seen fixed (whose titles
+    are not shown either: each title names a cause, and a phase's few titles would make the hunt a multiple
+    choice). Read together under the lock: a switch cannot land between the reads."""
     with guard.exclusive(root):
         blind = [t for t in tracked(root, cat) if t.exercise.blind]
         states = {b.id: status(b, root) for b in cat.values() if not phase or b.phase == phase}
-        return states, {t.exercise.phase for t in blind}, {t.exercise.phase for t in blind if t.line == "on"}
+    unfixed = {t.exercise.phase for t in blind
+               if not (t.exercise.learner and learners.was_fixed(root, t.exercise.learner, t.exercise.token))}
+    return states, {t.exercise.phase for t in blind}, unfixed
 
 
 def cmd_list(root, args):
     cat = load_catalog(root)
-    states, hidden, untitled = _states(root, cat, args.phase)
-    rows = [f"{'phase':<5}  {'id':<6}  {'state':<7}  title"]
+    states, hidden, unfixed = _states(root, cat, args.phase)
+    rows = [f"{'phase':<5}  {'id':<6}  {'state':<7}" + ("  title" if args.titles else "")]
     for b in cat.values():
         if b.id not in states:
             continue
         shown = "?" if b.phase in hidden else {"on": "ON", "off": "off", "edited": "edited"}[states[b.id]]
-        title = "(hidden during your blind hunt)" if b.phase in untitled else b.t("title", args.lang)
-        rows.append(f"{b.phase:<5}  {b.id:<6}  {shown:<7}  {title}")
+        title = "(hidden during your blind hunt)" if b.phase in unfixed else b.t("title", args.lang)
+        rows.append(f"{b.phase:<5}  {b.id:<6}  {shown:<7}" + (f"  {title}" if args.titles else ""))
     print("\n".join(rows))
     if hidden:
         print("? = a blind break is among these; `just break status` says what it can")
-    if untitled:
-        print(f"the titles of phase {', '.join(map(str, sorted(untitled)))} name their causes: they show once you "
-              "have changed the blind break's line (then name it in your notes by its id)")
+    if not args.titles:
+        print("each break's title names its bug: `just breaks --titles` shows them (a spoiler for a blind hunt)")
+    elif unfixed:
+        print(f"phase {', '.join(map(str, sorted(unfixed)))}: titles hidden until `just grade` sees the blind break "
+              "fixed (then they name it, for your notes' bug-id)")
 
 
 def what_is_on(root, cat) -> list[str]:
@@ -73,8 +77,8 @@ def what_is_on(root, cat) -> list[str]:
     hidden = {t.exercise.phase for t in blind.values()}
     lines = []
     for t in blind.values():
-        word = {"on": "on", "off": "its line is back in its original form", "edited":
-                "its line was changed by hand (partly fixed?)"}[t.line]
+        word = "its line is back in its original form" if t.line == "off" else \
+            "on (your edits do not change this line: `just grade` says when its detectors see it fixed)"
         lines.append(f"blind  a break of phase {t.exercise.phase} ({t.exercise.token}): {word}; `just hint` "
                      "gives its hints")
     for b in cat.values():
@@ -113,8 +117,9 @@ def cmd_break(root, args):
                               f"{', '.join(sorted({str(b.phase) for b in cat.values()}))}")
         b = pick_blind(candidates, root, random.Random(args.seed) if args.seed is not None else None)
         ex = switch_on(b, root, learner, blind=True, catalog=cat)
-        print(f"a break of phase {phase} is on (blind, exercise {ex.token}). Train, watch the telemetry, find it: "
-              f"`just hunt {phase}` says what to run and watch, `just hint` helps. (Self-study: `git diff` and "
+        print(f"a break of phase {phase} is on (blind, exercise {ex.token}). Find it from what the model "
+              f"prints: `just hunt {phase}` says what to run, what to compare and what to watch; "
+              "`just hint` helps. (Self-study: `git diff` and "
               "`git status` would show it; for a real blind hunt use a handout.)")
         return
     if args.action == "off" and args.all:
@@ -314,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("list", help="list the breaks")
     s.add_argument("--phase", type=int)
     s.add_argument("--lang", choices=("en", "es"), default="en")
+    s.add_argument("--titles", action="store_true",
+                   help="show each break's title, which names its bug (a spoiler for a blind hunt)")
     s = sub.add_parser("break", help="switch breaks on and off")
     s.add_argument("action", choices=("on", "off", "status", "blind", "show"))
     s.add_argument("target", nargs="?", help="a break id (on/off/show) or a phase (blind)")

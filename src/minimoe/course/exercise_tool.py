@@ -115,8 +115,8 @@ def cmd_new_learner(args, folder: Path = HERE) -> int:
         p = notes_path(root, args.name, phase)
         p.parent.mkdir(parents=True, exist_ok=True)
         codes = [x["code"] for x in data["exercises"] if x["phase"] == phase]
-        p.write_text(template(phase, args.name, codes[0] if len(codes) == 1 else "", check="just notes"),
-                     encoding="utf-8")
+        p.write_text(template(phase, args.name, codes[0] if len(codes) == 1 else "", check="just notes",
+                              codes=codes), encoding="utf-8")
         print(f"created {p.relative_to(root)}")
     return 0
 

@@ -7,7 +7,7 @@ One verdict per exercise, from four checks:
              off by the engine" (`just break off` restored it, not the learner)
   detectors  the break's detector tests pass, on every grading seed (labs/seeds.yaml)
   notes      a complete record for the exercise in phase-NN/notes/breaks.md (notes.py)
-  hints      how many rungs of the hint ladder were opened (reported, not penalised)
+  hints      how many rungs of the hint ladder were opened before the first pass (reported, not penalised)
 
 An exercise passes when it is reversed, its detectors are green and its notes are complete.
 Only exercises that were given are graded: a record for anything else is a FAIL that says so.
@@ -34,7 +34,7 @@ from pathlib import Path
 
 from .catalog import Break, CourseError, course_seeds
 from .guard import atomic_write
-from .learners import learner_dir, read_progress
+from .learners import learner_dir, read_progress, record_graded
 from .notes import bug_ids, check_record, notes_path, read_records, record_for
 from .runner import Outcome, run_detectors
 from .switch import id_hash
@@ -225,15 +225,19 @@ def grade(root: Path, catalog: dict[str, Break], name: str, run_tests: bool = Tr
         how = "switched off by the engine" if entry.get("switched_off") else \
             reversal(b, (root / b.target).read_text(encoding="utf-8", errors="replace"), shipped_text(root, b.target))
         det, fails = detector_verdict(b, outcomes, run_tests)
+        fixed = how in ("reverted", "fixed otherwise") and det == "green"
         if entry.get("blind"):
-            fixed = how in ("reverted", "fixed otherwise") and det == "green"
             problems = blind_notes_verdict(records.get(b.phase), errors.get(b.phase), b, token, where, fixed)
             if not fixed:
                 unfixed_blind.add(b.phase)
         else:
             problems = notes_verdict(records.get(b.phase), errors.get(b.phase), b.id, where, hint_texts(b))
-        v = conclude(Verdict(token, b.t("title"), how, det, fails, not problems, problems,
-                             len(prog["hints"].get(token, []))))
+        hints = entry.get("passed_hints")  # rungs read after the first pass do not count
+        if not isinstance(hints, int) or not 0 <= hints <= 3:
+            hints = len(set(prog["hints"].get(token, [])))
+        v = conclude(Verdict(token, b.t("title"), how, det, fails, not problems, problems, hints))
+        if run_tests:
+            record_graded(root, name, token, fixed, v.passed)
         if entry.get("blind") and not v.passed:
             v.title = "(blind)"
             if not fixed and how != "switched off by the engine":  # which line it is, is the hunt's to find
@@ -260,11 +264,12 @@ def blind_notes_verdict(records: list[dict] | None, error: str | None, b: Break,
         return [error]
     if not fixed:
         return [f"{where}: judged once the break of {token} is fixed and its detectors are green (the record's "
-                f"bug-id, the break's id from `just breaks --phase {b.phase}`, is part of your answer)"]
+                f"bug-id, the break's id from `just breaks --titles --phase {b.phase}` once it is fixed, is part of "
+                "your answer)"]
     rec = record_for(records or [], b.id)
     if rec is None:
         return [f"{where}: no record for the break you fixed ({token}): add one whose bug-id is that break's id "
-                f"from `just breaks --phase {b.phase}`"]
+                f"from `just breaks --titles --phase {b.phase}`"]
     return check_record(rec, f"{where}, record {b.id}", hint_texts(b))
 
 

@@ -290,8 +290,8 @@ def build(root: Path, catalog: dict[str, Break], breaks: list[Break], blind: boo
                 p = notes_path(stage, learner, phase)
                 p.parent.mkdir(parents=True, exist_ok=True)
                 mine = [c for c, bid in codes.items() if catalog[bid].phase == phase]
-                p.write_text(template(phase, learner, mine[0] if len(mine) == 1 else "", check="just notes"),
-                             encoding="utf-8")
+                p.write_text(template(phase, learner, mine[0] if len(mine) == 1 else "", check="just notes",
+                                      codes=mine), encoding="utf-8")
         check_leaks(stage, breaks, catalog, blind)
         _git(stage, "init", "-q", "-b", "main")
         _git(stage, "add", "-A")

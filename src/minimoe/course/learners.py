@@ -129,6 +129,31 @@ def record_switched_off(root: Path, name: str, token: str) -> None:
         write_progress(root, name, prog)
 
 
+def record_graded(root: Path, name: str, token: str, fixed: bool, passed: bool) -> None:
+    """What `just grade` saw, the first time it saw it: the exercise fixed (its line changed and its detectors
+    green; for a blind one, `just breaks --titles` then names its phase's breaks), and passed, with how many
+    hints were open then (rungs opened after a pass, to read them, do not count against it)."""
+    prog = read_progress(root, name)
+    entry = prog["given"].get(token)
+    if entry is None:
+        return
+    changed = False
+    if fixed and "fixed_at" not in entry:
+        entry["fixed_at"], changed = now(), True
+    if passed and "passed_hints" not in entry:
+        entry["passed_hints"], changed = len(set(prog["hints"].get(token, []))), True
+    if changed:
+        write_progress(root, name, prog)
+
+
+def was_fixed(root: Path, name: str, token: str) -> bool:
+    """Whether `just grade` has seen exercise `token` fixed (a damaged or missing progress file: no)."""
+    try:
+        return "fixed_at" in read_progress(root, name)["given"].get(token, {})
+    except CourseError:
+        return False
+
+
 def next_hint(root: Path, name: str, token: str) -> tuple[int, bool]:
     """The rung to show next (1..3) and whether it is new; records it as opened."""
     prog = read_progress(root, name)

@@ -46,8 +46,14 @@ text that contains `: ` (or use `|` for several lines, as below).
 """
 
 
-def template(phase: int, name: str, bug_id: str = "", check: str | None = None) -> str:
-    note = "" if bug_id else f"          # the break's id from `just breaks`, e.g. {phase}-01"
+def template(phase: int, name: str, bug_id: str = "", check: str | None = None, codes: list[str] | None = None) -> str:
+    """The notes file of one phase. codes: a handout's exercise codes (its learners have no `just breaks`)."""
+    if bug_id:
+        note = ""
+    elif codes:
+        note = f"          # the exercise's code: {', '.join(codes)}"
+    else:
+        note = f"          # the break's id from `just breaks --titles`, e.g. {phase}-01"
     return TEMPLATE.format(phase=phase, name=name, bug_id=bug_id, bug_id_note=note,
                            check=check or f"just grade {name}")
 
