@@ -28,9 +28,11 @@ BENCH_DIR = "docs/performance"
 BENCH_MARKS = {"<!-- bench -->": "bench", "<!-- bench-gpu -->": "bench-gpu"}  # marker -> the recorded files' stem
 PROFILE_MARK = "<!-- demo-profile -->"  # `just profile`'s recorded run (docs/performance/profile.json)
 GAP_MARK = "<!-- bench-gap -->"  # `just bench-gap`'s recorded run (docs/performance/gap.json)
-# The profile's parts of the layer (perf/gap.py's PARTS and "other") as the page's columns show them
+# The profile's parts of the layer (perf/gap.py's PARTS) as the page's columns show them; the rest (autograd and
+# "other") is left out of the table, which must fit the text column
 GAP_COLUMNS = {"expert matmuls": ("expert matmuls",), "expert activations": ("expert activations",),
-               "dispatch": ("sort and counts", "gather and combine"), "other": ("autograd", "other")}
+               "dispatch": ("sort and counts", "gather and combine")}
+GAP_REST = ("autograd", "other")
 DEMO_GOAL_S = 5.0  # the course's goal for `just moe-train --steps 500`, wall seconds on two cores
 
 T = {
@@ -95,13 +97,13 @@ T = {
                      "`--experts-impl auto` runs there; `busiest`: the busiest expert's tokens over the mean):",
         "gap_parts": "A few calls of `ragged` and `balanced` under torch.profiler: the matmul calls in one call, with "
                      "their self CPU time each, and the profiled time shared out by the part of the layer that ran it "
-                     "(self CPU time; `profiled / timed`: the profiled call's time over the unprofiled rounds' "
-                     "median, the profiler's own cost):",
-        "column": "column", "matmuls": "matmul calls x us each", "profiled": "profiled / timed",
+                     "(self CPU time; autograd and the other operations take the rest). The profiler has its own "
+                     "cost: a profiled call took {low:.2f}x to {high:.2f}x the median of the unprofiled rounds.",
+        "column": "column", "matmuls": "matmuls: calls x us",
         "factors": ("G5", "dispatch", "grouped matmuls"),
         "gap_parts_title": "The profile, cell by cell: which operations run, and how many matmuls",
-        "parts": {"expert matmuls": "expert matmuls", "expert activations": "expert activations",
-                  "dispatch": "sort, gather, combine", "other": "autograd, other"},
+        "parts": {"expert matmuls": "in matmuls", "expert activations": "in activations",
+                  "dispatch": "in sort, gather, combine"},
     },
     "es": {
         "bench_none": "Todavía no se ha registrado ninguna medida. Ejecuta `just bench` (escribe "
@@ -169,13 +171,14 @@ T = {
                      "media):",
         "gap_parts": "Unas pocas llamadas de `ragged` y `balanced` bajo torch.profiler: las llamadas a matmul de una "
                      "llamada, con su tiempo de CPU propio cada una, y el tiempo perfilado repartido según la parte "
-                     "de la capa que lo ejecutó (tiempo de CPU propio; `perfilado / medido`: el tiempo de la llamada "
-                     "perfilada sobre la mediana de las rondas sin profiler, el coste del propio profiler):",
-        "column": "columna", "matmuls": "llamadas a matmul x us cada una", "profiled": "perfilado / medido",
+                     "de la capa que lo ejecutó (tiempo de CPU propio; autograd y las demás operaciones se llevan el "
+                     "resto). El profiler tiene su propio coste: una llamada perfilada tardó de {low:.2f}x a "
+                     "{high:.2f}x la mediana de las rondas sin profiler.",
+        "column": "columna", "matmuls": "matmuls: llamadas x us",
         "factors": ("G5", "despacho", "matmuls agrupados"),
         "gap_parts_title": "El perfil, celda a celda: qué operaciones se ejecutan y cuántos matmuls",
-        "parts": {"expert matmuls": "matmuls de los expertos", "expert activations": "activaciones de los expertos",
-                  "dispatch": "ordenar, reunir, combinar", "other": "autograd, otros"},
+        "parts": {"expert matmuls": "en matmuls", "expert activations": "en activaciones",
+                  "dispatch": "en ordenar, reunir, combinar"},
         "names": {  # the profile's phases and parts (perf/profile.py), as the Spanish page names them
             "start Python, import torch and minimoe": "arrancar Python, importar torch y minimoe", "data": "datos",
             "model and optimizer": "modelo y optimizador", "training steps": "pasos de entrenamiento",
@@ -380,9 +383,11 @@ def gap_markdown(data: dict, lang: str) -> str:
             out.append(f"| {c['tokens']}, {c['experts']}, {c['top_k']} | {c['layout']} | "
                        f"{c['busiest_over_mean']:.2f} | "
                        + " | ".join(spread(c["ratios"][f"{a}/{b}"]) for a, b in FACTORS) + " |")
-        out += ["", f'??? note "{t["gap_parts_title"]}"', "", indented(t["gap_parts"]), "",
+        cost = [c["profiles"][col]["profiled_ms"] / c["columns"][col]["ms"] for c in cells for col in PROFILED]
+        out += ["", f'??? note "{t["gap_parts_title"]}"', "",
+                indented(t["gap_parts"].format(low=min(cost), high=max(cost))), "",
                 f"    | T, E, K | {t['column']} | {t['matmuls']} | " + " | ".join(t["parts"][n] for n in GAP_COLUMNS)
-                + f" | {t['profiled']} |", "    |---|---|---|" + "---:|" * (len(GAP_COLUMNS) + 1)]
+                + " |", "    |---|---|---|" + "---:|" * len(GAP_COLUMNS)]
         for c in cells:
             for col in PROFILED:
                 p = c["profiles"][col]
@@ -391,8 +396,7 @@ def gap_markdown(data: dict, lang: str) -> str:
                                for op, v in p["matmul"].items())
                 out.append(f"    | {c['tokens']}, {c['experts']}, {c['top_k']} | `{col}` | {mm} | "
                            + " | ".join(f"{100 * sum(p['parts_ms'][n] for n in parts) / total:.0f}%"
-                                        for parts in GAP_COLUMNS.values())
-                           + f" | {p['profiled_ms'] / c['columns'][col]['ms']:.2f} |")
+                                        for parts in GAP_COLUMNS.values()) + " |")
     except (KeyError, IndexError, TypeError, ValueError) as e:
         raise CourseError(f"the split is not in the format of this minimoe.perf.gap ({e!r}): run `just bench-gap` "
                           "again, then record it: `python -m minimoe.course.site record-gap`") from None
