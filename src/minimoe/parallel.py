@@ -28,6 +28,7 @@ trains on CPUs, so here it is gloo on 127.0.0.1, started by `torchrun` (or `spaw
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -229,15 +230,29 @@ def _enter(rank: int, world: int, store: str, fn, args) -> None:
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
         fn(rank, world, *args)
+        dist.barrier()  # every rank done before any closes its connections (a peer gone mid-exchange aborts gloo)
     finally:
         dist.destroy_process_group()
 
 
-def spawn_local(fn, world: int, args: tuple = (), timeout: float = 120.0) -> None:
+def spawn_local(fn, world: int, args: tuple = (), timeout: float = 120.0, attempts: int = 2) -> None:
     """Run fn(rank, world, *args) in `world` fresh processes joined by gloo on this machine, as torchrun would,
     and wait at most `timeout` seconds. fn must be importable (module level). The ranks meet through a file,
     not a port: a port picked free and then released can be taken by another job's connection before rank 0
-    binds it, when two jobs start at once (as parallel tests do)."""
+    binds it, when two jobs start at once (as parallel tests do). A job whose rank is killed by a signal (gloo
+    has been seen to abort one, rarely, with two jobs running at once) runs again, up to `attempts` times in
+    all, saying so; an exception raised by fn is never retried, nor is a rank that dies the same way twice."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return _spawn_once(fn, world, args, timeout)
+        except mp.ProcessExitedException as e:
+            if not e.signal_name or attempt == attempts:
+                raise
+            print(f"note: rank {e.error_index} of a {world}-rank job was killed by {e.signal_name}; running the "
+                  f"job again (attempt {attempt + 1} of {attempts})", file=sys.stderr, flush=True)
+
+
+def _spawn_once(fn, world: int, args: tuple, timeout: float) -> None:
     with tempfile.TemporaryDirectory(prefix="minimoe-ranks-") as tmp:
         ctx = mp.start_processes(_enter, args=(world, str(Path(tmp) / "store"), fn, args), nprocs=world,
                                  join=False, start_method="spawn")

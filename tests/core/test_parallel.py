@@ -1,6 +1,7 @@
 """Expert parallelism (--expert-parallel N, `just moe-train-ep N`): bad launches are refused in one line;
 on 1, 2 and 4 local ranks the lab model trains as it does in one process; the torchrun launch reports
-its traffic from rank 0 only. The ranks are started here (gloo on 127.0.0.1, a free port, a time limit)."""
+its traffic from rank 0 only; a job whose rank a signal kills runs once more. The ranks are started here
+(gloo on this machine, meeting through a file store, with a time limit)."""
 
 import json
 import os
@@ -9,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+import torch.distributed as dist
 
-from minimoe import launch
+from minimoe import launch, parallel
 from minimoe.config import Config, ConfigError
 from minimoe.experiments import lab_config
 from minimoe.experiments.expert_parallel import compare, one_process, run_ranks
@@ -90,3 +93,28 @@ def test_moe_train_ep_under_torchrun_reports_from_rank_0(tmp_path):
     rows = blob["parallel"]
     assert [r["rank"] for r in rows] == [0, 1] and all(r["sent"] > 0 and r["bytes"] > 0 for r in rows)
     assert rows[0]["sent"] == rows[1]["received"] and rows[1]["sent"] == rows[0]["received"]
+
+
+def _abort_once(rank: int, world: int, marker: str, out: str) -> None:
+    """Rank 1 dies by SIGABRT on the job's first run (as gloo has been seen to, rarely); both write on the next."""
+    if rank == 1 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os.abort()
+    dist.all_reduce(torch.ones(1))
+    Path(out, f"rank{rank}").write_text("done")
+
+
+def _raise(rank: int, world: int, marker: str) -> None:
+    with open(marker, "a") as f:
+        f.write(f"{rank}\n")
+    raise ValueError("a bug in the job itself")
+
+
+@pytest.mark.slow
+def test_a_rank_killed_by_a_signal_reruns_the_job_once_but_an_exception_never(tmp_path, capsys):
+    parallel.spawn_local(_abort_once, 2, (str(tmp_path / "marker"), str(tmp_path)), timeout=60)
+    assert sorted(p.name for p in tmp_path.glob("rank*")) == ["rank0", "rank1"]
+    assert "killed by SIGABRT; running the job again (attempt 2 of 2)" in capsys.readouterr().err
+    with pytest.raises(torch.multiprocessing.ProcessRaisedException, match="a bug in the job itself"):
+        parallel.spawn_local(_raise, 2, (str(tmp_path / "raised"),), timeout=60)
+    assert len((tmp_path / "raised").read_text().split()) <= 2  # one run: never retried
