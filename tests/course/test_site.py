@@ -76,6 +76,15 @@ def test_every_source_file_a_page_names_exists():
     assert not missing, "pages name source files that do not exist:\n" + "\n".join(missing)
 
 
+def test_an_output_block_that_keeps_only_some_lines_says_it_is_an_excerpt():
+    filtered = site_phases.excerpt_names(ROOT)
+    assert "38-00-ternary" in filtered and "38-hunt-train" not in filtered  # (outputs.yaml: `lines:` or not)
+    block = "<!-- output: {} -->\n```text\n$ just x\n```\n<!-- /output -->"
+    for lang, words in (("en", "An excerpt"), ("es", "Un extracto")):
+        assert words in site_phases.mark_excerpts(block.format("38-00-ternary"), filtered, lang)
+        assert site_phases.mark_excerpts(block.format("38-hunt-train"), filtered, lang) == block.format("38-hunt-train")
+
+
 def test_no_line_of_prose_starts_with_a_hash_by_accident():
     """The site's Markdown makes any line that starts with # a heading, space or not (md.headings reads
     them so too): a wrapped "#5 and #31" became a stray title."""

@@ -101,6 +101,7 @@ def stage_pages(root: Path) -> Staged:
         raise CourseError(f"{', '.join(clash)}: generated when the site is built; remove the hand-written copy")
     assets = asset_files(root)
     staged = Staged({}, assets)
+    excerpts = site_phases.excerpt_names(root)  # (read once: every page's output blocks are checked against it)
     linker = Linker(root, {MOVED.get(s, s) for s in src} | set(generated) | set(prints) | set(assets), staged.notes)
     for s in src:
         text = SWITCH_RE.sub("", (root / s).read_text(encoding="utf-8"))
@@ -108,7 +109,7 @@ def stage_pages(root: Path) -> Staged:
         if s in by_page:
             text = site_pages.insert_hints(site_phases.spoilers(text, lang), *by_page[s])
         text = site_bench.fill_bench(text, root, lang)
-        text = site_phases.mark_excerpts(text, root, lang)
+        text = site_phases.mark_excerpts(text, excerpts, lang)
         text = site_pages.fill_phases(text, root, catalog, lang, s)
         text = site_phases.fill_syllabus(text, root, all_phases, lang, s)
         dest = MOVED.get(s, s)

@@ -59,7 +59,7 @@ T = {
         "healthy_text": "What each command printed on the healthy code, with no break on (recorded by `just "
                         "docs-outputs`; your numbers differ a little from one machine to another, not the "
                         "picture):",
-        "healthy_none": "(not recorded yet: `just docs-outputs --phase N` records it)",
+        "healthy_none": "(not recorded yet: `just docs-outputs --phase {n}` records it)",
         "watch": "What to watch",
         "detectors": "The detectors",
         "detectors_text": "The phase's detector tests are the ones the grader runs. A red test reports what it "
@@ -110,7 +110,7 @@ T = {
         "excerpt_note": "Un extracto: las líneas que comparar. La orden imprime más.",
         "healthy_text": "Lo que imprimió cada orden con el código sano, sin ningún break activado (registrado por "
                         "`just docs-outputs`; tus números cambian un poco de una máquina a otra, no el cuadro):",
-        "healthy_none": "(todavía sin registrar: `just docs-outputs --phase N` lo registra)",
+        "healthy_none": "(todavía sin registrar: `just docs-outputs --phase {n}` lo registra)",
         "watch": "Qué vigilar",
         "detectors": "Los detectores",
         "detectors_text": "Los tests detectores de la fase son los que ejecuta el corrector. Un test en rojo informa "
@@ -226,11 +226,14 @@ def _bullets(items: list[str]) -> list[str]:
     return [f"- {i}" for i in items] + [""]
 
 
-def mark_excerpts(text: str, root: Path, lang: str) -> str:
-    """Under each output block whose outputs.yaml entry keeps only some lines (`lines:`), say that it is an
-    excerpt: a learner comparing line by line would otherwise miss the lines the command also prints."""
-    filtered = {s.name for s in load_specs(root) if s.lines}
+def excerpt_names(root: Path) -> set[str]:
+    """The outputs whose outputs.yaml entry keeps only some of the command's lines (`lines:`)."""
+    return {s.name for s in load_specs(root) if s.lines}
 
+
+def mark_excerpts(text: str, filtered: set[str], lang: str) -> str:
+    """Under each output block of `filtered` (excerpt_names), say that it is an excerpt: a learner comparing
+    line by line would otherwise miss the lines the command also prints."""
     def note(m):
         return m.group(0) + (f"\n\n*{T[lang]['excerpt_note']}*" if m.group(2) in filtered else "")
     return BLOCK_RE.sub(note, text)
@@ -252,7 +255,8 @@ def _healthy_boxes(root: Path, ph: Phase, lang: str, terminal: bool) -> list[str
     terminal. The output's name is never shown (it may name the break whose measure it is)."""
     out = [T[lang]["healthy_text"], ""]
     for command, spec in hunt_outputs(root, ph).items():
-        text = spec.txt.read_text(encoding="utf-8").rstrip("\n") if spec.txt.is_file() else T[lang]["healthy_none"]
+        text = spec.txt.read_text(encoding="utf-8").rstrip("\n") if spec.txt.is_file() else \
+            T[lang]["healthy_none"].format(n=ph.number)
         title = f"{T[lang]['healthy']}: just {command}" + (f" ({T[lang]['excerpt']})" if spec.lines else "")
         if terminal:
             out += [title, "", "```text", text, "```", ""]
